@@ -1,0 +1,47 @@
+"""The task protocol: a source of `Problem`s with ground truth, a prompt template and a default verifier.
+
+A task is one small class. Arguments come from CLI ``key=value`` flags or YAML and are recorded in
+the run's config so every run can be rebuilt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from rft.records import Problem
+
+
+class Task:
+    """Base class: subclasses implement `problems`.
+
+    Args:
+        data: Path of a local data file (JSONL), when the task reads one.
+        prompt_template: Overrides the task's template; ``{question}`` is replaced by the problem text.
+        system: Optional system message.
+    """
+
+    name: ClassVar[str] = "base"
+    default_verifier: ClassVar[str] = "numeric"
+    prompt_template: ClassVar[str] = "{question}"
+
+    def __init__(self, data: str | None = None, prompt_template: str | None = None,
+                 system: str | None = None, **options: Any):
+        self.data = data
+        if prompt_template is not None:
+            self.prompt_template = prompt_template  # type: ignore[misc]
+        self.system = system
+        self.options = options
+
+    def problems(self) -> Iterator[Problem]:
+        """Yield the task's problems in a stable order."""
+        raise NotImplementedError
+
+    def format_prompt(self, question: str) -> str:
+        """Fill the prompt template with the question text."""
+        return self.prompt_template.replace("{question}", question)
+
+    def config(self) -> dict[str, Any]:
+        """Everything needed to rebuild this task (recorded in the run directory)."""
+        return {"name": self.name, "data": self.data, "prompt_template": self.prompt_template,
+                "system": self.system, **self.options}
