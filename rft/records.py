@@ -37,13 +37,11 @@ class Problem:
     images: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    def messages(self, system: str | None = None) -> Messages:
-        """The prompt as chat messages, with an optional system message first."""
-        msgs = [dict(m) for m in self.prompt] if isinstance(self.prompt, list) else [
-            {"role": "user", "content": self.prompt}]
-        if system and msgs[0].get("role") != "system":
-            msgs.insert(0, {"role": "system", "content": system})
-        return msgs
+    def messages(self) -> Messages:
+        """The prompt as a list of chat messages."""
+        if isinstance(self.prompt, list):
+            return [dict(m) for m in self.prompt]
+        return [{"role": "user", "content": self.prompt}]
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "prompt": self.prompt, "answer": self.answer,

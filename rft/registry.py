@@ -9,10 +9,11 @@ is imported only when it is looked up. A third-party package adds one in its ``p
 
 from __future__ import annotations
 
+import inspect
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from rft.errors import UnknownPluginError
+from rft.errors import RftError, UnknownPluginError
 
 GROUPS = {"task": "rft.tasks", "verifier": "rft.verifiers", "engine": "rft.engines"}
 
@@ -41,5 +42,17 @@ def load(kind: str, name: str) -> Any:
 
 
 def create(kind: str, name: str, **kwargs: Any) -> Any:
-    """Instantiate the plugin ``name`` with keyword arguments (from flags or YAML)."""
-    return load(kind, name)(**kwargs)
+    """Instantiate the plugin ``name`` with keyword arguments (from flags or YAML).
+
+    Arguments the plugin does not accept, or values it rejects with ``ValueError``, raise `RftError`.
+    """
+    factory = load(kind, name)
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError as e:
+        params = [p for p in inspect.signature(factory).parameters if p not in ("self", "kwargs")]
+        raise RftError(f"{kind} {name!r}: {e}; it accepts: {', '.join(params) or 'no arguments'}") from None
+    try:
+        return factory(**kwargs)
+    except ValueError as e:
+        raise RftError(f"{kind} {name!r}: {e}") from None

@@ -15,10 +15,7 @@ from typing import Any, ClassVar
 from rft.records import Problem
 from rft.tasks.base import Task
 
-PROMPT = (
-    "Solve the following problem step by step. Write every calculation explicitly, like 12 + 5 = 17. "
-    "End your response with a final line of the form '#### <number>'.\n\nQuestion: {question}"
-)
+PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."
 
 _NAMES = ["Ava", "Ben", "Chen", "Dara", "Eli", "Fatima", "Goro", "Hana", "Ivan", "Jia", "Kofi", "Lena"]
 _ITEMS = ["apples", "marbles", "stickers", "books", "coins", "pencils", "shells", "cards"]
@@ -71,12 +68,19 @@ class ArithTask(Task):
     default_verifier: ClassVar[str] = "numeric"
     prompt_template: ClassVar[str] = PROMPT
 
-    def __init__(self, count: int = 100, steps: int = 3, max_operand: int = 50, seed: int = 0, **kwargs: Any):
+    def __init__(self, count: int = 100, steps: int = 3, max_operand: int = 50, seed: int = 0,
+                 data: str | None = None, prompt_template: str | None = None, system: str | None = None):
         count, steps, max_operand, seed = int(count), int(steps), int(max_operand), int(seed)
         if count < 1 or steps < 1 or max_operand < 2:
             raise ValueError("arith needs count >= 1, steps >= 1 and max_operand >= 2")
-        super().__init__(count=count, steps=steps, max_operand=max_operand, seed=seed, **kwargs)
+        if data:
+            raise ValueError("arith generates its problems; it takes no --data")
+        super().__init__(prompt_template=prompt_template, system=system)
         self.count, self.steps, self.max_operand, self.seed = count, steps, max_operand, seed
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "count": self.count, "steps": self.steps,
+                "max_operand": self.max_operand, "seed": self.seed}
 
     def problems(self) -> Iterator[Problem]:
         rng = random.Random(f"arith/{self.seed}/{self.steps}/{self.max_operand}")

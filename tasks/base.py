@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from rft.records import Problem
+from rft.records import Messages, Problem
 
 
 class Task:
@@ -25,23 +25,23 @@ class Task:
     default_verifier: ClassVar[str] = "numeric"
     prompt_template: ClassVar[str] = "{question}"
 
-    def __init__(self, data: str | None = None, prompt_template: str | None = None,
-                 system: str | None = None, **options: Any):
+    def __init__(self, data: str | None = None, prompt_template: str | None = None, system: str | None = None):
         self.data = data
         if prompt_template is not None:
             self.prompt_template = prompt_template  # type: ignore[misc]
         self.system = system
-        self.options = options
 
     def problems(self) -> Iterator[Problem]:
         """Yield the task's problems in a stable order."""
         raise NotImplementedError
 
-    def format_prompt(self, question: str) -> str:
-        """Fill the prompt template with the question text."""
-        return self.prompt_template.replace("{question}", question)
+    def format_prompt(self, question: str) -> str | Messages:
+        """The prompt for ``question``: the filled template, as chat messages if a system message is set."""
+        text = self.prompt_template.replace("{question}", question)
+        if self.system:
+            return [{"role": "system", "content": self.system}, {"role": "user", "content": text}]
+        return text
 
     def config(self) -> dict[str, Any]:
-        """Everything needed to rebuild this task (recorded in the run directory)."""
-        return {"name": self.name, "data": self.data, "prompt_template": self.prompt_template,
-                "system": self.system, **self.options}
+        """Everything needed to rebuild this task (recorded in the run directory); subclasses add their options."""
+        return {"name": self.name, "data": self.data, "prompt_template": self.prompt_template, "system": self.system}

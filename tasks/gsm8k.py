@@ -18,11 +18,7 @@ from rft.jsonl import read_jsonl
 from rft.records import Problem
 from rft.tasks.base import Task
 
-PROMPT = (
-    "Solve the following math word problem step by step. Write every calculation explicitly, "
-    "like 48 / 2 = 24. End your response with a final line of the form '#### <number>'.\n\n"
-    "Question: {question}"
-)
+PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."
 
 
 def gold_from_solution(solution: str) -> str | None:
@@ -51,9 +47,13 @@ class GSM8KTask(Task):
     default_verifier: ClassVar[str] = "numeric"
     prompt_template: ClassVar[str] = PROMPT
 
-    def __init__(self, data: str | None = None, split: str = "test", **kwargs: Any):
-        super().__init__(data=data, split=split, **kwargs)
+    def __init__(self, data: str | None = None, split: str = "test", prompt_template: str | None = None,
+                 system: str | None = None):
+        super().__init__(data=data, prompt_template=prompt_template, system=system)
         self.split = split
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "split": self.split}
 
     def _rows(self) -> Iterator[tuple[str, dict[str, Any]]]:
         if self.data:

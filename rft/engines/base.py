@@ -24,12 +24,12 @@ class Engine:
     supports_images: ClassVar[bool] = False
 
     def __init__(self, model: str, **kwargs: Any):
-        self.model = model
+        self.model_name = model
 
     @property
     def model_id(self) -> str:
         """The model's name as recorded in each sample's provenance."""
-        return self.model
+        return self.model_name
 
     def generate(self, problems: Sequence[Problem], params: SamplingParams) -> Iterator[list[Completion]]:
         """Yield ``params.n`` completions for each problem, one list per problem, in any order."""
