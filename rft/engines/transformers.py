@@ -107,9 +107,9 @@ class TransformersEngine(Engine):
 
     def _generate_batch(self, texts: list[str], k: int, params: SamplingParams) -> Iterator[tuple[int, int, dict]]:
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        greedy = params.temperature == 0
+        greedy = params.temperature == 0  # greedy samples are identical: decode once, repeat k times
         gen_kwargs: dict[str, Any] = dict(
-            max_new_tokens=params.max_new_tokens, num_return_sequences=k, do_sample=not greedy,
+            max_new_tokens=params.max_new_tokens, num_return_sequences=1 if greedy else k, do_sample=not greedy,
             pad_token_id=self.tokenizer.pad_token_id)
         if not greedy:
             gen_kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
@@ -118,6 +118,8 @@ class TransformersEngine(Engine):
         with self.torch.inference_mode():
             out = self.model.generate(**enc, **gen_kwargs)
         new = out[:, enc["input_ids"].shape[1]:].tolist()
+        if greedy:
+            new = [row for row in new for _ in range(k)]
         prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
         eos = self.tokenizer.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos])
