@@ -93,6 +93,7 @@ class _Writer(threading.Thread):
         self.queue: queue.Queue[list[Completion] | None] = queue.Queue(maxsize=256)
         self.error: BaseException | None = None
         self.samples = self.correct = self.tokens = 0
+        self.t0 = time.perf_counter()
 
     def run(self) -> None:
         with self.store.appender() as out:
@@ -116,6 +117,9 @@ class _Writer(threading.Thread):
         self.correct += sum(s.correct for s in samples)
         self.tokens += sum(s.completion_tokens for s in samples)
         if self.bar is not None:
+            elapsed = time.perf_counter() - self.t0
+            self.bar.set_postfix(samples=self.samples, acc=f"{self.correct / self.samples:.1%}",
+                                 tok_s=f"{self.tokens / max(elapsed, 1e-9):.0f}", refresh=False)
             self.bar.update(1)
         return samples
 
@@ -135,7 +139,6 @@ def sample_into(store: RunStore, engine: Engine, verifier: Verifier, problems: S
     golds = {p.id: p.answer for p in problems}
     writer = _Writer(store, verifier, golds, params, engine.model_id, bar)
     writer.start()
-    start = time.perf_counter()
     try:
         for group in engine.generate(problems, params):
             if len(group) != params.n:
@@ -143,9 +146,6 @@ def sample_into(store: RunStore, engine: Engine, verifier: Verifier, problems: S
             writer.queue.put(group)
             if writer.error:
                 break
-            elapsed = time.perf_counter() - start
-            bar.set_postfix(samples=writer.samples, acc=f"{writer.correct / max(writer.samples, 1):.1%}",
-                            tok_s=f"{writer.tokens / max(elapsed, 1e-9):.0f}", refresh=False)
     except (RftError, KeyboardInterrupt):
         raise
     except Exception as e:
@@ -154,7 +154,7 @@ def sample_into(store: RunStore, engine: Engine, verifier: Verifier, problems: S
     finally:
         writer.finish()
         bar.close()
-        seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - writer.t0
         store.log_timing({"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                           "seconds": round(seconds, 3), "samples": writer.samples,
                           "completion_tokens": writer.tokens, "model": engine.model_id})

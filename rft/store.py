@@ -140,3 +140,21 @@ def load_timing(run: str | Path) -> list[dict[str, Any]]:
     path = Path(run) / TIMING
     return list(read_jsonl(path)) if path.exists() else []
 
+
+def samples_dataset(run: str | Path) -> Any:
+    """The samples of a run as a Hugging Face `datasets.Dataset` (verdict fields flattened).
+
+    Example:
+        >>> ds = samples_dataset("runs/gsm8k")            # doctest: +SKIP
+        >>> ds.filter(lambda r: r["correct"]).to_parquet("correct.parquet")  # doctest: +SKIP
+    """
+    import datasets
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for s in load_samples(run):
+            row = s.to_dict()
+            verdict = row.pop("verdict") or {}
+            row.pop("params")
+            yield {**row, **{k: verdict.get(k) for k in ("correct", "extracted", "reason", "verifier")}}
+
+    return datasets.Dataset.from_generator(rows)

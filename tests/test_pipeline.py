@@ -180,3 +180,30 @@ def test_kill_minus_9_then_resume_has_no_duplicates(tmp_path: Path) -> None:
     assert subprocess.run(cmd, capture_output=True).returncode == 0
     ids = [json.loads(line)["id"] for line in samples.open()]
     assert len(ids) == len(set(ids)) == 800
+
+
+def test_ctrl_c_saves_finished_work_and_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "rft.cli", "generate", "--task", "arith", "--task-arg", "count=400",
+           "--model", TINY, "--n", "2", "--max-new-tokens", "12", "--out", str(out), "--no-progress",
+           "--engine-arg", "batch_size=4"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    samples = out / "samples.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not samples.exists() or samples.stat().st_size < 2000):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1].startswith("rft: interrupted")
+    rows = [json.loads(line) for line in samples.open()]  # every line whole
+    assert len(rows) % 2 == 0 and json.loads((out / "summary.json").read_text())["samples"] == len(rows)
+
+
+def test_samples_as_hf_dataset(tmp_path: Path) -> None:
+    from rft.store import samples_dataset
+
+    store, problems, params = _store(tmp_path)
+    sample_into(store, EchoEngine(), NumericVerifier(), problems[:3], params, progress=False)
+    ds = samples_dataset(store.path)
+    assert len(ds) == 12 and sum(ds["correct"]) == 6 and set(ds["verifier"]) == {"numeric"}
