@@ -143,26 +143,10 @@ def add_verify(sub: Any) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from rft.store import load_problems, load_samples, read_config, require_run
+    from rft.pipeline import reverify
 
-    run = require_run(args.run)
-    recorded = dict(read_config(run)["verifier"])
-    name = args.verifier or recorded.pop("name")
-    kwargs = parse_kv(args.verifier_arg, "--verifier-arg") if args.verifier else recorded
-    verifier = registry.create("verifier", name, **kwargs)
-    golds = {p.id: p.answer for p in load_problems(run)}
-    total = stored = fresh = changed = 0
-    try:
-        for s in load_samples(run):
-            v = verifier.verify(golds[s.problem_id], s.completion)
-            total += 1
-            stored += s.correct
-            fresh += bool(v.correct)
-            changed += bool(v.correct) != s.correct
-    finally:
-        verifier.close()
-    print(json.dumps({"samples": total, "stored_accuracy": stored / max(total, 1),
-                      "reverified_accuracy": fresh / max(total, 1), "changed_verdicts": changed}))
+    result = reverify(args.run, args.verifier, parse_kv(args.verifier_arg, "--verifier-arg"))
+    print(json.dumps(result))
     return 0
 
 

@@ -213,3 +213,36 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
         verifier.close()
         summary = write_summary(store)
     return summary
+
+
+def reverify(run: str | Path, verifier: str | None = None, verifier_args: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Re-judge a run's stored samples without sampling again; compare with the stored verdicts.
+
+    Args:
+        run: Run directory.
+        verifier: Verifier name; default: the one recorded in the run, with its recorded arguments.
+        verifier_args: Arguments for ``verifier``.
+    """
+    from itertools import groupby
+
+    from rft.store import load_problems, load_samples, read_config, require_run
+
+    run = require_run(run)
+    recorded = dict(read_config(run)["verifier"])
+    name = verifier or recorded.pop("name")
+    judge = registry.create("verifier", name, **(verifier_args or {} if verifier else recorded))
+    golds = {p.id: p.answer for p in load_problems(run)}
+    total = stored = fresh = changed = 0
+    try:
+        for pid, group in groupby(load_samples(run), key=lambda s: s.problem_id):
+            samples = list(group)
+            verdicts = judge.verify_batch([golds[pid]] * len(samples), [s.completion for s in samples])
+            for s, v in zip(samples, verdicts, strict=True):
+                total += 1
+                stored += s.correct
+                fresh += bool(v.correct)
+                changed += bool(v.correct) != s.correct
+    finally:
+        judge.close()
+    return {"verifier": name, "samples": total, "stored_accuracy": stored / max(total, 1),
+            "reverified_accuracy": fresh / max(total, 1), "changed_verdicts": changed}

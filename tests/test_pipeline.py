@@ -207,3 +207,13 @@ def test_samples_as_hf_dataset(tmp_path: Path) -> None:
     sample_into(store, EchoEngine(), NumericVerifier(), problems[:3], params, progress=False)
     ds = samples_dataset(store.path)
     assert len(ds) == 12 and sum(ds["correct"]) == 6 and set(ds["verifier"]) == {"numeric"}
+
+
+def test_reverify_agrees_with_stored_verdicts_and_can_switch_verifier(tmp_path: Path) -> None:
+    from rft.pipeline import reverify
+
+    store, problems, params = _store(tmp_path)
+    sample_into(store, EchoEngine(), NumericVerifier(), problems[:3], params, progress=False)
+    same = reverify(store.path)
+    assert same["changed_verdicts"] == 0 and same["stored_accuracy"] == same["reverified_accuracy"] == 0.5
+    assert reverify(store.path, "numeric", {"rel_tol": 0.5})["samples"] == 12
