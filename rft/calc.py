@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 
@@ -42,20 +43,18 @@ class Calculation:
         expression: The computed side, normalised (``"1200*2"``: no spaces, ``$`` or commas, ``*`` and ``/``).
         claimed: The claimed result, normalised the same way (a number, or an expression in ``a = b`` chains).
         correct: Whether the claim holds; None when it could not be evaluated (it is then not held against the path).
-        start: Character offset of the claim in the path (for ordering and error messages).
         source: ``"inline"`` or ``"annotation"`` (``<<...>>``).
     """
 
     expression: str
     claimed: str
     correct: bool | None
-    start: int = 0
     source: str = "inline"
+    normalized: str = field(init=False, repr=False, compare=False)
+    """``expression=claimed``, the form used in equation signatures."""
 
-    @property
-    def normalized(self) -> str:
-        """``expression=claimed``, the form used in equation signatures."""
-        return f"{self.expression}={self.claimed}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "normalized", f"{self.expression}={self.claimed}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,10 +96,11 @@ def evaluate(expression: str) -> Fraction:
     Example:
         >>> evaluate("$1,200 × 2 + 3^2")
         Fraction(2409, 1)
-        >>> evaluate("__import__('os')")
-        Traceback (most recent call last):
-        ...
-        rft.calc.CalcError: not arithmetic: Call
+        >>> try:
+        ...     evaluate("__import__('os')")
+        ... except CalcError as e:
+        ...     print(e)
+        not arithmetic: Call
     """
     return _evaluate_python(to_python(expression))
 
@@ -110,7 +110,9 @@ def _evaluate_python(src: str) -> Fraction:
     if len(src) > MAX_EXPRESSION_CHARS:
         raise CalcError(f"expression longer than {MAX_EXPRESSION_CHARS} characters")
     try:
-        tree = ast.parse(src, mode="eval")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "invalid decimal literal" for "1if1"
+            tree = ast.parse(src, mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
         raise CalcError(f"not an arithmetic expression: {type(e).__name__}") from None
     return _eval_node(tree.body, src)
@@ -168,7 +170,7 @@ _TERM = rf"(?:\([ \t]{{0,3}}){{0,4}}{_NUM}(?:[ \t]{{0,3}}\)){{0,4}}"
 _OP = r"[ \t]{0,3}(?:\*\*|[-+*/^x×÷·−])[ \t]{0,3}"
 _EXPR = rf"{_TERM}(?:{_OP}{_TERM}){{0,12}}"  # bounded repeats keep matching linear on hostile text
 _EQ = r"[ \t]{0,3}(?<![<>!=])=(?!=)[ \t]{0,3}"
-_CHAIN = re.compile(rf"(?<![\w.,:$/]){_EXPR}(?:{_EQ}{_EXPR}){{1,8}}")
+_CHAIN = re.compile(rf"(?=[-−$(.\d])(?<![\w.,:$/]){_EXPR}(?:{_EQ}{_EXPR}){{1,8}}")
 _EQ_SPLIT = re.compile(r"(?<![<>!=])=(?!=)")
 _ANNOTATION = re.compile(r"<<([^<>]{1,200})>>")
 _LEADING_NUMBER = re.compile(rf"({_NUM})[ \t]*(?:\*\*|[-+*/^x×÷·−])")
@@ -177,12 +179,13 @@ _LATEX = (("\\times", " × "), ("\\cdot", " · "), ("\\div", " ÷ "), ("\\$", "$
 
 
 def _canonical_number(m: re.Match[str]) -> str:
+    """``2.50`` -> ``2.5``, ``3.0`` -> ``3``, ``.5`` -> ``0.5``, ``007`` -> ``7``."""
     text = m.group(0)
     if "." in text:
         text = text.rstrip("0").rstrip(".")
-        if text.startswith("."):
-            text = "0" + text
-    return text.lstrip("0") or "0" if "." not in text else text
+    if "." in text:
+        return "0" + text if text.startswith(".") else text
+    return text.lstrip("0") or "0"
 
 
 _NUMBER_IN_PY = re.compile(r"\d*\.\d+|\d+")
@@ -309,30 +312,39 @@ def _read_chain(chain: str) -> tuple[Claim, ...]:
     return tuple(claims)
 
 
-def _continues_left(before: str) -> bool:
-    """True if the text before a chain ends in an operator: the chain is part of ``3x + 2 = 11``."""
-    if not before or before[-1] not in _OPERATOR_CHARS:
+def _continues_left(text: str, start: int) -> bool:
+    """True if the text before ``start`` ends in an operator: the chain is part of ``3x + 2 = 11``."""
+    i = start - 1
+    while i >= 0 and text[i] in " \t":
+        i -= 1
+    if i < 0 or text[i] not in _OPERATOR_CHARS:
         return False
-    return before[-1] != "x" or len(before) == 1 or not before[-2].isalpha()  # "box 3 * 4" is fine
+    return text[i] != "x" or i == 0 or not text[i - 1].isalpha()  # "box 3 * 4" is fine
 
 
-def _continues_right(after: str) -> bool:
+def _continues_right(text: str, end: int) -> bool:
     """True if the chain's last term continues with a name: ``= 5x``, ``= 2(a+b)``, ``= 3 * y``."""
-    first = after[:1]
-    if first and (first.isalnum() or first in "(^_"):
+    if end >= len(text):
+        return False
+    first = text[end]
+    if first.isalnum() or first in "(^_":
         return True
-    rest = after.lstrip()
-    return bool(rest) and rest[0] in "*/×÷^"
+    i = end
+    while i < len(text) and text[i] in " \t":
+        i += 1
+    return i < len(text) and text[i] in "*/×÷^"
 
 
-def _chains(text: str, source: str, offset: int = 0) -> list[Calculation]:
-    out: list[Calculation] = []
+@lru_cache(maxsize=1 << 16)
+def _calculations(chain: str, source: str) -> tuple[Calculation, ...]:
+    return tuple(Calculation(e, c, ok, source) for e, c, ok in _read_chain(chain))
+
+
+def _chains(text: str, source: str, offset: int, found: list[tuple[int, tuple[Calculation, ...]]]) -> None:
+    """Append ``(position, claims)`` for every readable chain in ``text``."""
     for m in _CHAIN.finditer(text):
-        if _continues_left(text[:m.start()].rstrip()) or _continues_right(text[m.end():]):
-            continue
-        start = offset + m.start()
-        out.extend(Calculation(e, c, ok, start, source) for e, c, ok in _read_chain(m.group(0)))
-    return out
+        if not (_continues_left(text, m.start()) or _continues_right(text, m.end())):
+            found.append((offset + m.start(), _calculations(m.group(0), source)))
 
 
 def extract_calculations(text: str) -> list[Calculation]:
@@ -346,28 +358,34 @@ def extract_calculations(text: str) -> list[Calculation]:
         >>> [(c.normalized, c.correct) for c in extract_calculations("3 * 4 = 12 + 1 = 13")]
         [('3*4=12', True), ('12+1=13', True)]
     """
-    if "=" not in text:
-        return []
+    return list(_extract(text)) if "=" in text else []
+
+
+@lru_cache(maxsize=4096)
+def _extract(text: str) -> tuple[Calculation, ...]:
+    """`extract_calculations`, cached: sampled paths often repeat word for word."""
     for a, b in _LATEX:
         if a in text:
             text = text.replace(a, b)
-    found: list[Calculation] = []
+    found: list[tuple[int, tuple[Calculation, ...]]] = []
     if "<<" in text:
         for m in _ANNOTATION.finditer(text):
-            claims = _chains(m.group(1), "annotation", m.start())
-            if not claims and "=" in m.group(1):
+            before = len(found)
+            _chains(m.group(1), "annotation", m.start(), found)
+            if len(found) == before and "=" in m.group(1):
                 lhs, _, rhs = m.group(1).partition("=")
-                claims = [Calculation(normalize(lhs), normalize(rhs), None, m.start(), "annotation")]
-            found.extend(claims)
+                found.append((m.start(), (Calculation(normalize(lhs), normalize(rhs), None, "annotation"),)))
         text = _ANNOTATION.sub(lambda m: " " * len(m.group(0)), text)
-    found.extend(_chains(text, "inline"))
-    found.sort(key=lambda c: c.start)
-    deduped: list[Calculation] = []
-    for c in found:
-        if deduped and deduped[-1].normalized == c.normalized:
-            continue
-        deduped.append(c)
-    return deduped
+        _chains(text, "inline", 0, found)
+        found.sort(key=lambda item: item[0])
+    else:
+        _chains(text, "inline", 0, found)
+    out: list[Calculation] = []
+    for _, claims in found:
+        for c in claims:
+            if not out or out[-1].normalized != c.normalized:
+                out.append(c)
+    return tuple(out)
 
 
 def signature(calculations: list[Calculation]) -> tuple[str, ...]:

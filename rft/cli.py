@@ -150,6 +150,197 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- pool / stats
+def _add_distinct_flags(p: Any) -> None:
+    g = p.add_argument_group("distinct paths")
+    g.add_argument("--select", choices=("farthest", "shortest", "first"), default="farthest",
+                   help="which of two duplicate paths to keep (default farthest: the RFT paper's rule)")
+    g.add_argument("--max-per-problem", type=int, help="keep at most this many paths per problem")
+    g.add_argument("--near-dup-threshold", type=float, default=0.8,
+                   help="MinHash Jaccard similarity of word n-grams that makes two paths near-duplicates (0.8)")
+    g.add_argument("--text-dedup", choices=("no_calc", "all", "off"), default="no_calc",
+                   help="paths the near-duplicate test applies to (default: those without calculations)")
+    g.add_argument("--ngram", type=int, default=3, help="words per shingle (default 3)")
+    g.add_argument("--num-perm", type=int, default=64, help="MinHash permutations (default 64)")
+    g.add_argument("--no-calc-check", action="store_true", help="keep paths whose calculations are wrong")
+
+
+def _distinct_config(args: argparse.Namespace) -> Any:
+    from rft.distinct import DistinctConfig
+
+    return DistinctConfig(check_calculations=not args.no_calc_check, near_duplicate_threshold=args.near_dup_threshold,
+                          ngram=args.ngram, num_perm=args.num_perm, text_dedup=args.text_dedup,
+                          select=args.select, max_per_problem=args.max_per_problem)
+
+
+def add_pool(sub: Any) -> None:
+    p = sub.add_parser("pool", help="pool runs of several models (or shards) into one SFT dataset of distinct paths",
+                       description="Merge runs (different models, tasks over the same problems, or shards), keep "
+                                   "the distinct correct paths across all of them with their provenance, and write "
+                                   "OUT/train.jsonl, OUT/hf and OUT/report.json (per-model contributions, overlap).")
+    p.add_argument("runs", nargs="+", help="run directories written by `rft generate`")
+    p.add_argument("--out", required=True, help="output folder (replaced if it holds an earlier pool)")
+    _add_distinct_flags(p)
+    p.set_defaults(func=cmd_pool)
+
+
+def cmd_pool(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from rft.pool import pool_runs
+
+    pool_runs(args.runs, args.out, _distinct_config(args), console=Console())
+    return 0
+
+
+def add_stats(sub: Any) -> None:
+    p = sub.add_parser("stats", help="distinct correct paths and coverage vs samples per problem, with a plot",
+                       description="For k = 1..n samples per problem: mean distinct correct paths per problem and "
+                                   "coverage, plus why samples were not kept. Prints a table and writes "
+                                   "stats.json and stats.png. Also accepts a folder written by `rft pool`.")
+    p.add_argument("run", help="run directory (or pooled folder)")
+    p.add_argument("--out", help="folder for stats.json and stats.png (default: RUN)")
+    _add_distinct_flags(p)
+    p.set_defaults(func=cmd_stats)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from rft.stats import run_stats
+
+    run_stats(args.run, _distinct_config(args), out=args.out, console=Console())
+    return 0
+
+
+# ---------------------------------------------------------------- train / eval / run
+def _given(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
+    """The options among ``names`` that were set on the command line (the library supplies defaults)."""
+    return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+
+
+def add_train(sub: Any) -> None:
+    p = sub.add_parser("train", help="LoRA SFT on an exported/pooled dataset (resumable)",
+                       description="LoRA SFT (peft + transformers Trainer) on a dataset folder written by "
+                                   "`rft export` or `rft pool`, loss on the assistant tokens only. Writes a peft "
+                                   "adapter folder; a re-run resumes from the last checkpoint.")
+    p.add_argument("data", help="dataset folder with train.jsonl (or a .jsonl file)")
+    p.add_argument("--out", required=True, help="adapter output folder")
+    p.add_argument("--model", help="base model: catalog name, path or HF id (default: qwen2.5-coder-0.5b-instruct)")
+    p.add_argument("--rank", type=int, help="LoRA rank (default 16)")
+    p.add_argument("--alpha", type=int, help="LoRA alpha (default 32)")
+    p.add_argument("--dropout", type=float, help="LoRA dropout (default 0.05)")
+    p.add_argument("--target-modules", help="comma-separated module names (default: all-linear)")
+    p.add_argument("--epochs", type=float, help="passes over the data (default 2)")
+    p.add_argument("--max-steps", type=int, help="optimizer steps; overrides --epochs")
+    p.add_argument("--batch-size", type=int, help="sequences per device per micro-batch (default 4)")
+    p.add_argument("--grad-accum", type=int, help="micro-batches per optimizer step (default 4)")
+    p.add_argument("--lr", dest="learning_rate", type=float, help="peak learning rate (default 2e-4)")
+    p.add_argument("--scheduler", dest="lr_scheduler", help="learning-rate schedule (default cosine)")
+    p.add_argument("--warmup", type=float, help="warmup: fraction of steps if < 1, else steps (default 0.03)")
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--max-length", type=int, help="longest sequence in tokens (default 1024)")
+    p.add_argument("--packing", action="store_true", default=None, help="padding-free packed batches")
+    p.add_argument("--dtype", help="auto (default), bfloat16, float16 or float32")
+    p.add_argument("--gradient-checkpointing", action="store_true", default=None)
+    p.add_argument("--save-steps", type=int, help="checkpoint every N steps (default 50)")
+    p.add_argument("--save-total-limit", type=int, help="checkpoints to keep (default 2)")
+    p.add_argument("--keep-checkpoints", action="store_true", default=None, help="keep checkpoints after success")
+    p.add_argument("--logging-steps", type=int, help="log every N steps (default 10)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--merge", action="store_true", default=None, help="also write OUT/merged (adapter merged in)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default 1)")
+    p.add_argument("--no-progress", action="store_true", help="print log lines instead of a progress bar")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rft.train import TrainConfig, train
+
+    kwargs = _given(args, ["model", "rank", "alpha", "dropout", "epochs", "max_steps", "batch_size", "grad_accum",
+                           "learning_rate", "lr_scheduler", "warmup", "weight_decay", "max_length", "packing",
+                           "dtype", "gradient_checkpointing", "save_steps", "save_total_limit", "keep_checkpoints",
+                           "logging_steps", "seed", "merge", "threads"])
+    if args.target_modules:
+        kwargs["target_modules"] = tuple(m.strip() for m in args.target_modules.split(",") if m.strip())
+    s = train(TrainConfig(data=args.data, out=args.out, progress=not args.no_progress, **kwargs))
+    print(f"{args.out}: {s['steps']} steps on {s['examples']} examples, final loss {s['final_loss']}, "
+          f"{s['tokens_per_second']} tokens/s" + (f"; merged model in {s['merged']}" if s.get("merged") else ""))
+    return 0
+
+
+def add_eval(sub: Any) -> None:
+    p = sub.add_parser("eval", help="accuracy of a model or adapter on a task split, with 95%% intervals",
+                       description="Evaluate a base model, a LoRA adapter (--adapter) or a merged model on a task "
+                                   "split with the generate pipeline: greedy pass@1, and with --n sampled pass@1, "
+                                   "pass@k and maj@k. Writes OUT/greedy, OUT/sampled (run directories) and "
+                                   "OUT/eval.json (metrics with 95%% confidence intervals).")
+    p.add_argument("--task", required=True, help="task name (see `rft tasks`)")
+    p.add_argument("--data", help="local data file for the task (JSONL)")
+    p.add_argument("--task-arg", action="append", metavar="KEY=VALUE", help="extra task argument (repeatable)")
+    p.add_argument("--model", help="catalog name, path (a merged model too) or HF id")
+    p.add_argument("--adapter", help="peft adapter folder (from `rft train`) to apply on --model")
+    p.add_argument("--engine", default="transformers", help="engine name (see `rft engines`)")
+    p.add_argument("--engine-arg", action="append", metavar="KEY=VALUE", help="engine argument (repeatable)")
+    p.add_argument("--verifier", help="verifier name (default: the task's)")
+    p.add_argument("--verifier-arg", action="append", metavar="KEY=VALUE", help="verifier argument (repeatable)")
+    p.add_argument("--limit", type=int, help="evaluate the first LIMIT problems")
+    p.add_argument("--no-greedy", action="store_true", help="skip the greedy run (needs --n)")
+    p.add_argument("--n", type=int, default=0, help="sampled paths per problem for pass@k/maj@k (default 0: none)")
+    p.add_argument("--temperature", type=float, help="temperature of the sampled run (default 0.8)")
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--max-new-tokens", type=int, help="default 512")
+    p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", required=True, help="eval directory; re-running resumes it")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_eval)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rft.evaluate import EvalConfig, evaluate
+
+    kwargs = _given(args, ["model", "adapter", "verifier", "limit", "temperature", "top_p", "max_new_tokens", "seed"])
+    result = evaluate(EvalConfig(
+        task=args.task, out=args.out, data=args.data, task_args=parse_kv(args.task_arg, "--task-arg"),
+        engine=args.engine, engine_args=parse_kv(args.engine_arg, "--engine-arg"),
+        verifier_args=parse_kv(args.verifier_arg, "--verifier-arg"), greedy=not args.no_greedy, n=args.n,
+        stop=tuple(args.stop), progress=not args.no_progress, **kwargs))
+    lo, hi = result["ci95"]
+    line = f"{args.out}: {result['problems']} problems, accuracy {result['accuracy']:.1%} (95% CI {lo:.1%}-{hi:.1%})"
+    if "sampled" in result:
+        s = result["sampled"]
+        line += (f"; sampled pass@1 {s['pass@k']['1']['value']:.1%}, pass@{s['n']} {s['pass@k'][str(s['n'])]['value']:.1%}, "
+                 f"maj@{s['n']} {s['maj@k'][str(s['n'])]['value']:.1%}")
+    print(line)
+    return 0
+
+
+def add_run(sub: Any) -> None:
+    p = sub.add_parser("run", help="the whole RFT loop from one YAML file (resumable)",
+                       description="Run generate -> pool -> train -> eval for the rounds of a YAML config, every "
+                                   "stage under its `out:` directory, and write report.md with plots. Re-running "
+                                   "skips finished stages. See examples/arith_cpu.yaml.")
+    p.add_argument("config", help="YAML file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from rft.loop import REPORT_MD, load_config, run_loop
+
+    config = load_config(args.config, progress=not args.no_progress)
+    report = run_loop(config, console=Console(stderr=True))
+    _print_table([(str(r["round"]), r["model"], r["task"],
+                   f"{r['accuracy']:.1%} [{r['ci95'][0]:.1%}, {r['ci95'][1]:.1%}]") for r in report["evals"]],
+                 ("round", "model", "eval task", "accuracy [95% CI]"))
+    print(f"{config.out / REPORT_MD}: {len(report['stages_run'])} stage(s) run, "
+          f"{len(report['stages_skipped'])} already done")
+    return 0
+
+
 # ---------------------------------------------------------------- listings
 def add_listings(sub: Any) -> None:
     for kind in ("task", "verifier", "engine"):
@@ -172,7 +363,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Adder] = [add_generate, add_export, add_verify, add_listings]
+COMMANDS: list[Adder] = [add_generate, add_export, add_verify, add_pool, add_stats, add_listings,
+                         add_train, add_eval, add_run]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,8 +18,7 @@ Each kept path is the representative of a cluster that remembers which models pr
 which `rft.pool` uses for its overlap report. Memory grows with kept paths, not with samples.
 
     >>> ds = DistinctSet(DistinctConfig())
-    >>> from rft.records import Sample
-    >>> def path(i, text): return Candidate(Sample(f"p#{i}", "p", "m", i, text, {}), "run")
+    >>> def path(i, text): return Candidate(f"p#{i}", "p", "m", i, text)
     >>> [ds.offer(path(0, "2 * 3 = 6. #### 6")), ds.offer(path(1, "Twice 3: 2 * 3 = 6\\n#### 6"))]
     [None, 'duplicate_signature']
 """
@@ -27,6 +26,7 @@ which `rft.pool` uses for its overlap report. Memory grows with kept paths, not 
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -72,33 +72,63 @@ class DistinctConfig:
     seed: int = 1
 
     def __post_init__(self) -> None:
-        if not 0 < self.near_duplicate_threshold <= 1:
-            raise RftError(f"near-duplicate threshold must be in (0, 1], got {self.near_duplicate_threshold}")
-        if self.ngram < 1:
-            raise RftError(f"ngram must be >= 1, got {self.ngram}")
-        if self.num_perm < 2:
-            raise RftError(f"num_perm must be >= 2, got {self.num_perm}")
-        if self.select not in SELECT_MODES:
-            raise RftError(f"select must be one of {', '.join(SELECT_MODES)}; got {self.select!r}")
-        if self.text_dedup not in TEXT_DEDUP_MODES:
-            raise RftError(f"text_dedup must be one of {', '.join(TEXT_DEDUP_MODES)}; got {self.text_dedup!r}")
-        if self.max_per_problem is not None and self.max_per_problem < 1:
-            raise RftError(f"max paths per problem must be >= 1, got {self.max_per_problem}")
+        problems = [
+            (not 0 < self.near_duplicate_threshold <= 1,
+             f"near_duplicate_threshold (--near-dup-threshold) must be in (0, 1], got {self.near_duplicate_threshold}"),
+            (self.ngram < 1, f"ngram (--ngram) must be >= 1, got {self.ngram}"),
+            (self.num_perm < 2, f"num_perm (--num-perm) must be >= 2, got {self.num_perm}"),
+            (self.select not in SELECT_MODES, f"select (--select) must be one of {', '.join(SELECT_MODES)}, "
+                                              f"got {self.select!r}"),
+            (self.text_dedup not in TEXT_DEDUP_MODES, f"text_dedup (--text-dedup) must be one of "
+                                                      f"{', '.join(TEXT_DEDUP_MODES)}, got {self.text_dedup!r}"),
+            (self.max_per_problem is not None and self.max_per_problem < 1,
+             f"max_per_problem (--max-per-problem) must be >= 1, got {self.max_per_problem}"),
+        ]
+        for bad, message in problems:
+            if bad:
+                raise RftError(message)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-@dataclass(frozen=True, slots=True)
 class Candidate:
-    """A verified-correct sample offered for selection, with the run it came from."""
+    """A verified-correct path offered for selection, with its provenance (a light `Sample`).
 
-    sample: Sample
-    run: str
+    Args:
+        sample_id: The sample's id.
+        problem_id: The problem it answers.
+        model: The model that wrote it.
+        index: The sample's index among the problem's samples.
+        text: The completion.
+        run: The run (directory label) it came from.
+        params: The sampling parameters recorded with the sample.
+    """
 
-    @property
-    def text(self) -> str:
-        return self.sample.completion
+    __slots__ = ("sample_id", "problem_id", "model", "index", "text", "run", "params")
+
+    def __init__(self, sample_id: str, problem_id: str, model: str, index: int, text: str, run: str = "",
+                 params: dict[str, Any] | None = None):
+        self.sample_id, self.problem_id, self.model, self.index = sample_id, problem_id, model, index
+        self.text, self.run, self.params = text, run, params if params is not None else {}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], run: str, where: str) -> Candidate:
+        """From a ``samples.jsonl`` row; a malformed row raises `DataError` naming ``where``."""
+        try:
+            return cls(str(row["id"]), str(row["problem_id"]), str(row["model"]), int(row["index"]),
+                       str(row["completion"]), run, row.get("params") or {})
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(f"{where}: malformed sample row ({type(e).__name__}: {e}); "
+                            f"expected the fields written by `rft generate`") from None
+
+    def to_sample(self) -> Sample:
+        """The `Sample` this path came from (without its verdict, which was correct)."""
+        return Sample(id=self.sample_id, problem_id=self.problem_id, model=self.model, index=self.index,
+                      completion=self.text, params=self.params)
+
+    def __repr__(self) -> str:
+        return f"Candidate({self.sample_id!r}, model={self.model!r}, run={self.run!r})"
 
 
 class Cluster:
@@ -118,7 +148,7 @@ class Cluster:
         self.path = path
         self.signature = signature
         self.minhash = minhash
-        self.models = {path.sample.model}
+        self.models = {path.model}
         self.size = 1
 
 
@@ -129,25 +159,27 @@ class _MinHasher:
     """MinHash signatures of word n-gram sets, sharing one set of permutations."""
 
     def __init__(self, config: DistinctConfig):
-        from datasketch import MinHash, MinHashLSH
+        from datasketch import LeanMinHash, MinHash, MinHashLSH
 
-        self._minhash = MinHash
+        self._lean = LeanMinHash
         self._lsh = MinHashLSH
         self.ngram = config.ngram
         self.num_perm = config.num_perm
         self.threshold = config.near_duplicate_threshold
-        template = MinHash(num_perm=config.num_perm, seed=config.seed)
-        self._permutations, self._scheme = template.permutations, template.scheme
+        # Reused (cleared per text). CRC32 (stdlib, deterministic) as the base hash is ~6x faster than
+        # datasketch's default SHA-1; the random affine permutations are applied on top of it.
+        self._work = MinHash(num_perm=config.num_perm, seed=config.seed, hashfunc=zlib.crc32)
         probe = MinHashLSH(threshold=config.near_duplicate_threshold, num_perm=config.num_perm)
         self._params = (probe.b, probe.r)  # computing them is slow; reuse for every problem
 
     def minhash(self, text: str) -> Any:
+        """The (lean, immutable) MinHash of the word n-grams of ``text``."""
         words = _WORD.findall(text.lower())
         n = self.ngram
         shingles = {" ".join(words[i:i + n]) for i in range(max(1, len(words) - n + 1))}
-        m = self._minhash(num_perm=self.num_perm, permutations=self._permutations, scheme=self._scheme)
-        m.update_batch([s.encode("utf-8") for s in shingles])
-        return m
+        self._work.clear()
+        self._work.update_batch([s.encode("utf-8") for s in shingles])
+        return self._lean(self._work)
 
     def index(self) -> Any:
         return self._lsh(threshold=self.threshold, num_perm=self.num_perm, params=self._params)
@@ -162,6 +194,19 @@ def _hasher(config: DistinctConfig) -> _MinHasher:
     return _HASHERS[config]
 
 
+class _WordChars(dict):  # type: ignore[type-arg]
+    """Maps a word to one character from its CRC32 (deterministic, shared by all problems)."""
+
+    def __missing__(self, word: str) -> str:
+        if len(self) > 1 << 18:
+            self.clear()  # values are recomputable: only the cache is lost
+        char = self[word] = chr(0x10000 + zlib.crc32(word.encode("utf-8")) % 0xF0000)
+        return char
+
+
+_WORD_CHARS = _WordChars()
+
+
 class DistinctSet:
     """The distinct correct paths of one problem, built incrementally.
 
@@ -170,6 +215,10 @@ class DistinctSet:
 
     Args:
         config: Selection settings.
+
+    Attributes:
+        clusters: The kept paths so far (before the cap), in the order they were first seen.
+        rejected: Paths not kept, by reason (``cap`` is filled in by `finish`).
     """
 
     def __init__(self, config: DistinctConfig):
@@ -177,11 +226,10 @@ class DistinctSet:
 
         self.config = config
         self.clusters: list[Cluster] = []
-        self.capped = 0
+        self.rejected: dict[str, int] = dict.fromkeys(REASONS, 0)
         self._by_signature: dict[tuple[str, ...], int] = {}
         self._lsh: Any = None
         self._distance = Levenshtein.distance
-        self._vocab: dict[str, str] = {}
         self._dist: list[list[int]] = []  # pairwise edit distances of representatives ("farthest")
         self._score: list[int] = []       # row sums of _dist
         self._word_texts: list[str] = []  # representatives as one character per word (see _words)
@@ -190,8 +238,14 @@ class DistinctSet:
         """Consider one verified-correct path; returns None if it is kept, else the rejection reason.
 
         A duplicate may replace its cluster's representative (see ``DistinctConfig.select``); it is
-        still reported as the duplicate, so kept + rejected always equals paths offered.
+        still counted as the duplicate, so kept + rejected always equals paths offered.
         """
+        reason = self._offer(path)
+        if reason is not None:
+            self.rejected[reason] += 1
+        return reason
+
+    def _offer(self, path: Candidate) -> str | None:
         config = self.config
         calcs = extract_calculations(path.text)
         if config.check_calculations and any(c.correct is False for c in calcs):
@@ -232,7 +286,7 @@ class DistinctSet:
                 kept = sorted(sorted(kept, key=lambda i: len(self.clusters[i].path.text))[:cap])
             else:
                 kept = kept[:cap]
-            self.capped = len(self.clusters) - len(kept)
+            self.rejected["cap"] = len(self.clusters) - len(kept)
         return [self.clusters[i] for i in kept]
 
     # -- internals ---------------------------------------------------------------------------
@@ -266,10 +320,10 @@ class DistinctSet:
 
     def _duplicate(self, j: int, path: Candidate, minhash: Any = None) -> None:
         cluster = self.clusters[j]
-        cluster.models.add(path.sample.model)
+        cluster.models.add(path.model)
         cluster.size += 1
         select = self.config.select
-        if select == "first":
+        if select == "first" or path.text == cluster.path.text:
             return
         if select == "shortest":
             if len(path.text) < len(cluster.path.text):
@@ -296,18 +350,13 @@ class DistinctSet:
             self._dist[j] = row
             self._score[j] = sum(row)
 
-    def _words(self, text: str) -> str:
-        """``text`` with each distinct word mapped to one character, so that the Levenshtein distance
-        of two such strings is the word-level edit distance of the texts (fast: about 60 words
-        fit one machine word in rapidfuzz's bit-parallel algorithm)."""
-        vocab = self._vocab
-        chars = []
-        for w in text.split():
-            c = vocab.get(w)
-            if c is None:
-                c = vocab[w] = chr(0x10000 + len(vocab) % 0xF0000)
-            chars.append(c)
-        return "".join(chars)
+    @staticmethod
+    def _words(text: str) -> str:
+        """``text`` with each word mapped to one character, so that the Levenshtein distance of two
+        such strings is the word-level edit distance of the texts (fast: 64 words fit one machine
+        word in rapidfuzz's bit-parallel algorithm). Two words share a character with probability
+        about 1e-6, which changes a distance by at most one per shared position."""
+        return "".join(map(_WORD_CHARS.__getitem__, text.split()))
 
     def _index(self) -> Any:
         if self._lsh is None:
@@ -316,16 +365,6 @@ class DistinctSet:
 
 
 # -- reading runs ------------------------------------------------------------------------------
-
-def sample_from_row(row: dict[str, Any], where: str) -> Sample:
-    """A `Sample` from a ``samples.jsonl`` row, without the verdict (fast path for large runs)."""
-    try:
-        return Sample(id=str(row["id"]), problem_id=str(row["problem_id"]), model=str(row["model"]),
-                      index=int(row["index"]), completion=str(row["completion"]), params=row.get("params") or {})
-    except (KeyError, TypeError, ValueError) as e:
-        raise DataError(f"{where}: malformed sample row ({type(e).__name__}: {e}); "
-                        f"expected the fields written by `rft generate`") from None
-
 
 def verdict_of(row: dict[str, Any]) -> tuple[bool, str]:
     """``(correct, reason)`` of a sample row; reason ``unverified`` when it has no verdict."""

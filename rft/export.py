@@ -1,10 +1,4 @@
-"""Export verified-correct paths as an SFT dataset: chat ``messages`` JSONL plus a Hugging Face dataset.
-
-Output folder layout (also written by ``rft pool``, read by ``rft train``):
-
-- ``train.jsonl``: one row per path: ``messages`` (prompt + assistant completion), ``problem_id``,
-  ``sample_id``, ``run``, ``model``, ``answer``, ``images``.
-- ``hf/``: the same rows saved with ``datasets.Dataset.save_to_disk`` (load with ``load_from_disk``).
+"""Export a run's verified-correct paths (exact duplicates removed) as an SFT dataset (see `rft.sft`).
 
     rft export runs/gsm8k --out data/gsm8k-sft
 """
@@ -12,23 +6,12 @@ Output folder layout (also written by ``rft pool``, read by ``rft train``):
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rft.jsonl import write_jsonl
-from rft.records import Problem, Sample
+from rft.sft import sft_record, write_sft
 from rft.store import load_problems, load_samples, require_run
-
-
-def sft_record(problem: Problem, sample: Sample, run: str) -> dict[str, Any]:
-    """One SFT row: the problem's chat messages followed by the sample as the assistant turn."""
-    return {
-        "messages": problem.messages() + [{"role": "assistant", "content": sample.completion}],
-        "problem_id": problem.id, "sample_id": sample.id, "run": run, "model": sample.model,
-        "answer": problem.answer, "images": list(problem.images),
-    }
 
 
 def _normalise(text: str) -> str:
@@ -45,20 +28,6 @@ def correct_paths(run: str | Path) -> Iterator[dict[str, Any]]:
         if sample.correct and key not in seen and sample.problem_id in problems:
             seen.add(key)
             yield sft_record(problems[sample.problem_id], sample, str(run))
-
-
-def write_sft(out: str | Path, rows: Iterable[dict[str, Any]]) -> int:
-    """Write ``train.jsonl`` and the ``hf/`` dataset to ``out``; returns the row count."""
-    import datasets
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = list(rows)
-    count = write_jsonl(out / "train.jsonl", rows)
-    if (out / "hf").exists():
-        shutil.rmtree(out / "hf")
-    datasets.Dataset.from_list(rows).save_to_disk(str(out / "hf"))
-    return count
 
 
 def export(run: str | Path, out: str | Path) -> int:

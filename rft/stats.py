@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rft.distinct import REASONS, Candidate, DistinctConfig, DistinctSet, problem_groups, sample_from_row, verdict_of
+from rft.distinct import REASONS, Candidate, DistinctConfig, DistinctSet, problem_groups, verdict_of
 from rft.errors import RftError
 from rft.jsonl import read_jsonl, write_json
 from rft.pool import REPORT, ModelStats, PoolReport, render_report
@@ -84,7 +84,7 @@ def compute_stats(run: str | Path, config: DistinctConfig | None = None) -> RunS
             ok, reason = verdict_of(row)
             if ok:
                 first_correct = j if first_correct is None else first_correct
-                rejected = paths.offer(Candidate(sample_from_row(row, where), str(run)))
+                rejected = paths.offer(Candidate.from_row(row, str(run), where))
                 if rejected:
                     reasons[rejected] += 1
             else:
@@ -92,7 +92,7 @@ def compute_stats(run: str | Path, config: DistinctConfig | None = None) -> RunS
             kept = len(paths.clusters)
             after.append(min(kept, cap) if cap else kept)
         final = paths.finish()
-        reasons["cap"] += paths.capped
+        reasons["cap"] += paths.rejected["cap"]
         reasons["kept"] += len(final)
         stats.problems += 1
         stats.samples += len(group)
