@@ -6,6 +6,7 @@ the run's config so every run can be rebuilt.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -45,3 +46,10 @@ class Task:
     def config(self) -> dict[str, Any]:
         """Everything needed to rebuild this task (recorded in the run directory); subclasses add their options."""
         return {"name": self.name, "data": self.data, "prompt_template": self.prompt_template, "system": self.system}
+
+
+def stable_id(prefix: str, text: str, seen: dict[str, int]) -> str:
+    """A content-derived id (same question, same id across files and layouts); repeats get a suffix."""
+    pid = f"{prefix}/{hashlib.sha1(text.strip().encode()).hexdigest()[:12]}"
+    seen[pid] = seen.get(pid, 0) + 1
+    return pid if seen[pid] == 1 else f"{pid}-{seen[pid]}"

@@ -9,14 +9,13 @@ Hugging Face ``question``/``answer`` layout; the gold is the number after ``####
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from rft.errors import DataError
 from rft.jsonl import read_jsonl
 from rft.records import Problem
-from rft.tasks.base import Task
+from rft.tasks.base import Task, stable_id
 
 PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."
 
@@ -26,13 +25,6 @@ def gold_from_solution(solution: str) -> str | None:
     if "####" not in solution:
         return None
     return solution.rsplit("####", 1)[1].strip().replace(",", "")
-
-
-def stable_id(prefix: str, text: str, seen: dict[str, int]) -> str:
-    """A content-derived id (same question, same id across files and layouts); repeats get a suffix."""
-    pid = f"{prefix}/{hashlib.sha1(text.strip().encode()).hexdigest()[:12]}"
-    seen[pid] = seen.get(pid, 0) + 1
-    return pid if seen[pid] == 1 else f"{pid}-{seen[pid]}"
 
 
 class GSM8KTask(Task):

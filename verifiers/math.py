@@ -1,18 +1,20 @@
 """Math verifier: is a completion's final answer mathematically equal to a LaTeX gold (MATH, MATH-500)?
 
-Cheapest test first. In the caller's process (`rft.verifiers.latex`): extract the answer (last
-``\\boxed{}``, ``<answer>`` tags, "final answer is", trailing ``$...$``), clean it, then decide by string
-equality, exact rationals and decimals, lists of numbers, text answers or choice letters. Only what is
-left goes to worker processes (`rft.verifiers.timeout`) that parse both sides with latex2sympy2_extended
-and compare with sympy under a hard time limit: expressions (exact, then high-precision numbers, then
-random points), equations up to a constant factor, inequalities up to a positive factor, intervals,
-unions, sets, tuples, ``\\pm``, matrices. It never rescales percentages and never rounds tiny numbers
-to zero, so ``100`` vs ``1``, ``1/2004!`` vs ``1/2006!`` and ``1-1/e`` vs ``1+1/e`` stay different.
+Cheapest test first. In the caller's process (`rft.verifiers.latex`): extract the answer (whichever
+comes last of ``\\boxed{}``, ``<answer>`` tags and "final answer is"; else a trailing ``$...$``), clean
+it, then decide by string equality, exact rationals and decimals, text answers and choice letters, and
+by the 50-digit value of simple expressions (and of lists, tuples, intervals, sets and matrices of them).
+Only what is left goes to worker processes (`rft.verifiers.timeout`) that parse both sides with
+latex2sympy2_extended and compare with sympy under a hard time limit: expressions (exact, then
+high-precision numbers, then random points), equations up to a constant factor, inequalities up to a
+positive factor, intervals, unions, sets, tuples, ``\\pm``, matrices. It never rescales percentages and
+never rounds tiny differences to zero, so ``100`` vs ``1``, ``1/2004!`` vs ``1/2006!`` and ``1-1/e``
+vs ``1+1/e`` stay different. sympy is imported only in the workers.
 
     >>> v = MathVerifier()
     >>> v.verify("\\\\frac{1}{2}", "so the answer is $\\\\boxed{0.5}$").reason
     'match'
-    >>> v.verify("\\\\frac{\\\\sqrt{3}}{3}", "\\\\boxed{\\\\frac{1}{\\\\sqrt{3}}}").correct  # sympy stage
+    >>> v.verify("1 \\\\pm \\\\sqrt{2}", "\\\\boxed{1 - \\\\sqrt{2}, 1 + \\\\sqrt{2}}").correct  # sympy stage
     True
     >>> v.close()
 """
@@ -27,11 +29,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, ClassVar
 
+from rft.errors import RftError
 from rft.records import Verdict
 from rft.verifiers.base import Verifier
 from rft.verifiers.latex import (
+    PLAIN_NUMBER,
     cheap_equal,
     choice_letter,
     clean,
@@ -39,6 +44,7 @@ from rft.verifiers.latex import (
     has_letters,
     has_relation,
     max_depth,
+    numbers_equal,
     predicted_letter,
     strip_assignment,
     strip_trailing_words,
@@ -92,6 +98,18 @@ def judge(gold: str, pred: str) -> tuple[bool | None, str]:
     return ok, "match" if ok else "mismatch"
 
 
+WARM_UP = [("1", "\\sqrt{1}"), ("1 \\pm \\sqrt{2}", "1+\\sqrt{2}, 1-\\sqrt{2}"), ("x \\ge 3", "[3, \\infty)"),
+           ("y = 2x + 1", "2x - y + 1 = 0"), ("(-\\infty, 2) \\cup (3, \\infty)", "(3, \\infty) \\cup (-\\infty, 2)"),
+           ("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "(1, 2)"), ("x^2 - 1", "(x - 1)(x + 1)"), ("x > 3", "3 < x")]
+
+
+def warm_up() -> None:
+    """Run a few typical comparisons so a new worker's parser and sympy caches are ready."""
+    for gold, pred in WARM_UP:
+        judge(gold, pred)
+    parse_latex.cache_clear()
+
+
 def equivalent(gold: Any, pred: Any) -> bool:
     """Whether two parsed answers are the same mathematical object (gold first)."""
     import sympy
@@ -123,25 +141,31 @@ def _doit(x: Any) -> Any:
 def _exprs_equivalent(a: Any, b: Any) -> bool:
     import sympy
 
-    if a == b:
-        return True
     if not (isinstance(a, sympy.Expr) and isinstance(b, sympy.Expr)):
-        return False
+        return bool(a == b)
     a, b = _doit(a), _doit(b)
+    if any(x.has(sympy.zoo, sympy.nan) for x in (a, b)):
+        return False  # undefined values (1/0, 12:00 read as 12/0) are never equal answers
     if a == b:
         return True
-    specials = (sympy.oo, -sympy.oo, sympy.zoo, sympy.nan)
-    if any(a.has(s) or b.has(s) for s in specials):
-        return bool(sympy.simplify(a - b) == 0) if not (a.has(sympy.nan) or b.has(sympy.nan)) else False
-    symbols = a.free_symbols | b.free_symbols
-    if not symbols:
+    if a.has(sympy.oo, -sympy.oo) or b.has(sympy.oo, -sympy.oo):
+        return False
+    if not (a.free_symbols or b.free_symbols):
         return _numbers_close(a, b)
     if sympy.expand(a - b) == 0:
         return True
-    agree = _agree_at_points(a, b, sorted(symbols, key=str))
-    if agree is not None:
-        return agree
-    return bool(sympy.simplify(a - b) == 0)
+    if _agree_at_points(a, b, sorted(a.free_symbols | b.free_symbols, key=str)) is False:
+        return False
+    return _not_provably_different(a, b)
+
+
+def _not_provably_different(a: Any, b: Any) -> bool:
+    """After the numbers agreed: equal unless sympy reduces ``a - b`` to a nonzero rational
+    (``2^{100} + 1`` vs ``2^{100}``), which no 60-digit evaluation may see."""
+    import sympy
+
+    diff = sympy.simplify(a - b)
+    return bool(diff == 0 or not diff.is_Rational)
 
 
 def _numbers_close(a: Any, b: Any) -> bool:
@@ -150,15 +174,16 @@ def _numbers_close(a: Any, b: Any) -> bool:
 
     if a.is_Rational and b.is_Rational:
         return bool(a == b)
-    tol = sympy.Rational(1, 10**6) if (a.has(sympy.Float) or b.has(sympy.Float)) else sympy.Rational(1, 10**40)
+    decimal = a.has(sympy.Float) or b.has(sympy.Float)
+    tol = sympy.Rational(1, 10**6) if decimal else sympy.Rational(1, 10**40)
     va, vb = a.evalf(60), b.evalf(60)
     if not (va.is_number and vb.is_number):
         return bool(sympy.simplify(a - b) == 0)
     diff = abs(sympy.N(va - vb, 60))
     scale = max(abs(sympy.N(va, 60)), abs(sympy.N(vb, 60)))
-    if scale == 0:
-        return True
-    return bool(diff <= tol * scale)
+    if diff > tol * scale:
+        return False
+    return decimal or _not_provably_different(a, b)
 
 
 def _agree_at_points(a: Any, b: Any, symbols: list[Any], n: int = 6) -> bool | None:
@@ -382,9 +407,11 @@ class MathVerifier(Verifier):
     version: ClassVar[str] = "1"
 
     def __init__(self, timeout: float = 5.0, workers: int | None = None, cache_size: int = 4096):
-        if timeout <= 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
-        self.timeout = timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise RftError(f"math verifier: timeout must be a number of seconds > 0, got {timeout!r}")
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise RftError(f"math verifier: workers must be a whole number >= 1, got {workers!r}")
+        self.timeout = float(timeout)
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
         self.cache_size = cache_size
         self._cache: OrderedDict[_Job, tuple[bool | None, str]] = OrderedDict()
@@ -396,15 +423,20 @@ class MathVerifier(Verifier):
         """The worker pool of the sympy stage (created on first use)."""
         with self._lock:
             if self._pool is None:
-                self._pool = WorkerPool(self.workers, preload=("rft.verifiers.math", "latex2sympy2_extended"))
+                self._pool = WorkerPool(self.workers, preload=("rft.verifiers.math", "latex2sympy2_extended"),
+                                        initializer=warm_up)
             return self._pool
 
     def verify(self, gold: str, completion: str) -> Verdict:
-        return self.verify_batch([gold], [completion])[0]
+        planned = self._plan(str(gold), str(completion))
+        return planned if isinstance(planned, Verdict) else self._finish([planned])[0]
 
     def verify_batch(self, golds: Sequence[str], completions: Sequence[str]) -> list[Verdict]:
         """Judge many completions; cheap ones inline, the rest in parallel in the worker pool."""
-        planned = [self._plan(str(g), str(c)) for g, c in zip(golds, completions, strict=True)]
+        return self._finish([self._plan(str(g), str(c)) for g, c in zip(golds, completions, strict=True)])
+
+    def _finish(self, planned: list[Verdict | _Job]) -> list[Verdict]:
+        """Run the sympy stage for the planned jobs (deduplicated, in parallel) and fill in verdicts."""
         results: dict[_Job, tuple[bool | None, str]] = {}
         todo = []
         for job in dict.fromkeys(p for p in planned if isinstance(p, _Job)):
@@ -444,12 +476,12 @@ class MathVerifier(Verifier):
         if len(span) > MAX_ANSWER_CHARS or max_depth(span) > MAX_NESTING:
             return self.verdict(False, span[:200], "unparseable")
         letter, words, g = _gold_forms(gold)
+        if PLAIN_NUMBER.match(g) and PLAIN_NUMBER.match(span):  # the most common case, decided at once
+            return self._decided(numbers_equal(Fraction(g), Fraction(span)), span)
         if letter is not None:
-            ok = predicted_letter(span) == letter
-            return self.verdict(ok, span[:200], "match" if ok else "mismatch")
+            return self._decided(predicted_letter(span) == letter, span)
         if words is not None:
-            ok = text_answer(span) == words
-            return self.verdict(ok, span[:200], "match" if ok else "mismatch")
+            return self._decided(text_answer(span) == words, span)
         p = clean(span)
         if not has_relation(p):
             g = strip_assignment(g)
@@ -462,9 +494,10 @@ class MathVerifier(Verifier):
         if not p:
             return self.verdict(False, span[:200], "unparseable")
         decided = cheap_equal(g, p)
-        if decided is not None:
-            return self.verdict(decided, p[:200], "match" if decided else "mismatch")
-        return _Job(g, p)
+        return _Job(g, p) if decided is None else self._decided(decided, p)
+
+    def _decided(self, correct: bool, extracted: str) -> Verdict:
+        return self.verdict(correct, extracted[:200], "match" if correct else "mismatch")
 
     def _cached(self, job: _Job) -> tuple[bool | None, str] | None:
         with self._lock:

@@ -16,10 +16,8 @@ stops them all.
 from __future__ import annotations
 
 import atexit
-import logging
 import multiprocessing
 import os
-import queue
 import threading
 import time
 import weakref
@@ -29,7 +27,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-log = logging.getLogger(__name__)
+from rft.errors import RftError
 
 STARTUP_TIMEOUT = 120.0
 """Seconds a new worker may take to import its modules and report ready (not part of any call's limit)."""
@@ -73,10 +71,19 @@ def _cap_cpu(seconds: float) -> None:
         pass
 
 
-def _worker_main(conn: Connection, memory_bytes: int | None, cpu_backstop: float) -> None:
+def _worker_main(conn: Connection, memory_bytes: int | None, cpu_backstop: float,
+                 initializer: Callable[[], Any] | None) -> None:
     """Worker loop: receive ``(fn, args)``, send back ``("ok", result)`` or ``("error", message)``."""
     _limit_resources(memory_bytes)
-    conn.send(("ready", os.getpid()))
+    if initializer is not None:
+        try:
+            initializer()
+        except Exception:  # noqa: BLE001 - a failed warm-up only makes the first call slower
+            pass
+    try:
+        conn.send(("ready", os.getpid()))
+    except OSError:  # the pool gave up on this worker while it started
+        return
     while True:
         try:
             message = conn.recv()
@@ -99,16 +106,21 @@ def _worker_main(conn: Connection, memory_bytes: int | None, cpu_backstop: float
 class _Worker:
     """One worker process and the parent's end of its pipe."""
 
-    def __init__(self, ctx: Any, memory_bytes: int | None, cpu_backstop: float):
+    def __init__(self, ctx: Any, memory_bytes: int | None, cpu_backstop: float,
+                 initializer: Callable[[], Any] | None):
         self.conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=_worker_main, args=(child, memory_bytes, cpu_backstop),
+        self.process = ctx.Process(target=_worker_main, args=(child, memory_bytes, cpu_backstop, initializer),
                                    daemon=True, name="rft-verifier-worker")
         self.process.start()
         child.close()
-        if not self.conn.poll(STARTUP_TIMEOUT):
+        try:
+            if not self.conn.poll(STARTUP_TIMEOUT):
+                raise TimeoutError(f"no sign of life within {STARTUP_TIMEOUT:.0f} s")
+            self.conn.recv()
+        except (EOFError, OSError) as e:
             self.kill()
-            raise RuntimeError(f"verifier worker did not start within {STARTUP_TIMEOUT:.0f} s")
-        self.conn.recv()
+            raise RftError(f"a verifier worker process failed to start ({e or type(e).__name__}); a script "
+                           "that verifies must guard its entry point with `if __name__ == '__main__':`") from None
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -147,78 +159,129 @@ def default_context(preload: Sequence[str] = ()) -> Any:
 class WorkerPool:
     """Up to ``size`` worker processes, started on first use; safe to call from many threads.
 
+    A worker killed on timeout (or found dead) is replaced in the background at once, so the next
+    call does not wait for a new process to start.
+
     Args:
         size: Most worker processes alive at once (and most calls running at once).
         preload: Modules the worker processes import before their first call.
         memory_limit: Address-space cap per worker in bytes (None: no cap).
         cpu_backstop: Extra CPU seconds a call may use before the kernel ends its worker; only
             matters if the parent died and can no longer enforce the wall-clock limit.
+        initializer: Module-level function each worker runs once before its first call (a warm-up,
+            so first calls are not charged for lazy imports and parser caches).
     """
 
     def __init__(self, size: int = 2, preload: Sequence[str] = (), memory_limit: int | None = 2 << 30,
-                 cpu_backstop: float = 120.0):
+                 cpu_backstop: float = 120.0, initializer: Callable[[], Any] | None = None):
         if size < 1:
             raise ValueError(f"size must be >= 1, got {size}")
         self.size = size
         self.preload = tuple(preload)
         self.memory_limit = memory_limit
         self.cpu_backstop = cpu_backstop
+        self.initializer = initializer
         self._ctx: Any = None
-        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
-        self._slots = threading.BoundedSemaphore(size)
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._idle: list[_Worker] = []
         self._live: set[_Worker] = set()
+        self._count = 0  # workers alive or starting
+        self._generation = 0  # bumped by close(), so late replacements know they are not wanted
         _POOLS.add(self)
 
-    def _checkout(self) -> _Worker:
-        self._slots.acquire()
+    def _spawn(self, generation: int) -> _Worker | None:
+        """Start one worker already counted in ``_count``; None if the pool was closed meanwhile."""
+        with self._cond:
+            if self._ctx is None:
+                self._ctx = default_context(self.preload)
+            ctx = self._ctx
         try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
-        try:
-            with self._lock:
-                if self._ctx is None:
-                    self._ctx = default_context(self.preload)
-                ctx = self._ctx
-            worker = _Worker(ctx, self.memory_limit, self.cpu_backstop)
+            worker = _Worker(ctx, self.memory_limit, self.cpu_backstop, self.initializer)
         except BaseException:
-            self._slots.release()
+            with self._cond:
+                if generation == self._generation:
+                    self._count -= 1
+                self._cond.notify()
             raise
-        with self._lock:
+        with self._cond:
+            if generation != self._generation:
+                worker.kill()
+                return None
             self._live.add(worker)
         return worker
 
-    def _discard(self, worker: _Worker) -> None:
+    def _checkout(self) -> _Worker:
+        while True:
+            with self._cond:
+                while not self._idle and self._count >= self.size:
+                    self._cond.wait()
+                if self._idle:
+                    return self._idle.pop()
+                self._count += 1
+                generation = self._generation
+            worker = self._spawn(generation)
+            if worker is not None:
+                return worker
+
+    def _checkin(self, worker: _Worker) -> None:
+        with self._cond:
+            if worker in self._live:
+                self._idle.append(worker)
+            self._cond.notify()
+
+    def _replace(self, worker: _Worker) -> None:
+        """Kill ``worker`` and start its successor in the background."""
         worker.kill()
-        with self._lock:
+        with self._cond:
+            if worker not in self._live:  # the pool was closed meanwhile
+                return
             self._live.discard(worker)
+            generation = self._generation
+
+        def refill() -> None:
+            try:
+                successor = self._spawn(generation)
+            except Exception:  # noqa: BLE001 - the next call starts one itself
+                return
+            if successor is not None:
+                self._checkin(successor)
+
+        threading.Thread(target=refill, name="rft-verifier-refill", daemon=True).start()
+
+    def start(self) -> None:
+        """Start all ``size`` workers now (in parallel) instead of on first use."""
+        with self._cond:
+            missing = self.size - self._count
+            self._count += max(0, missing)
+            generation = self._generation
+        if missing <= 0:
+            return
+        with ThreadPoolExecutor(max_workers=missing) as threads:
+            for worker in threads.map(lambda _: self._spawn(generation), range(missing)):
+                if worker is not None:
+                    self._checkin(worker)
 
     def call(self, fn: Callable[..., Any], args: tuple[Any, ...], timeout: float) -> Outcome:
         """Run ``fn(*args)`` in a worker; give up (and kill that worker) after ``timeout`` seconds.
 
         ``fn`` must be importable by name (a module-level function). Time spent waiting for a free
-        worker, or for a new one to start, does not count towards ``timeout``.
+        worker, or for a new one to start and warm up, does not count towards ``timeout``.
         """
         worker = self._checkout()
-        keep = False
         try:
-            try:
-                worker.conn.send((fn, args))
-                deadline = time.monotonic() + timeout
-                if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
-                    return Outcome("timeout")
-                status, value = worker.conn.recv()
-            except (EOFError, OSError, ValueError):
-                return Outcome("crashed")
-            keep = True
-            return Outcome(status, value)
-        finally:
-            if keep:
-                self._idle.put(worker)
-            else:
-                self._discard(worker)
-            self._slots.release()
+            worker.conn.send((fn, args))
+            if not worker.conn.poll(timeout):
+                self._replace(worker)
+                return Outcome("timeout")
+            status, value = worker.conn.recv()
+        except (EOFError, OSError, ValueError):
+            self._replace(worker)
+            return Outcome("crashed")
+        except BaseException:
+            self._replace(worker)
+            raise
+        self._checkin(worker)
+        return Outcome(status, value)
 
     def map(self, fn: Callable[..., Any], arg_tuples: Sequence[tuple[Any, ...]], timeout: float) -> list[Outcome]:
         """`call` for each argument tuple, up to ``size`` at once; results in input order."""
@@ -231,21 +294,19 @@ class WorkerPool:
     @property
     def pids(self) -> list[int]:
         """Process ids of the live workers (for tests and monitoring)."""
-        with self._lock:
+        with self._cond:
             return [w.process.pid for w in self._live if w.process.pid is not None]
 
     def close(self) -> None:
         """Stop every worker (idle ones cleanly, busy ones by kill); the pool restarts lazily if used again."""
-        while True:
-            try:
-                worker = self._idle.get_nowait()
-            except queue.Empty:
-                break
-            worker.stop()
-            with self._lock:
-                self._live.discard(worker)
-        with self._lock:
-            busy = list(self._live)
+        with self._cond:
+            idle, self._idle = self._idle, []
+            busy = [w for w in self._live if w not in idle]
             self._live.clear()
+            self._count = 0
+            self._generation += 1
+            self._cond.notify_all()
+        for worker in idle:
+            worker.stop()
         for worker in busy:
             worker.kill()
