@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+from rft.jsonl import read_jsonl
 from rft.records import Messages, Problem
 
 
@@ -46,6 +47,40 @@ class Task:
     def config(self) -> dict[str, Any]:
         """Everything needed to rebuild this task (recorded in the run directory); subclasses add their options."""
         return {"name": self.name, "data": self.data, "prompt_template": self.prompt_template, "system": self.system}
+
+
+
+class DatasetTask(Task):
+    """A task read from a local JSONL file (``data``) or, without one, from a Hugging Face Hub dataset.
+
+    Subclasses set ``hub_path`` (and ``hub_name`` for datasets with configs) and turn `rows` into problems.
+
+    Args:
+        data: Local JSONL path; if None, ``datasets.load_dataset(hub_path, hub_name, split=split)``.
+        split: Hub split when ``data`` is None.
+    """
+
+    hub_path: ClassVar[str] = ""
+    hub_name: ClassVar[str | None] = None
+
+    def __init__(self, data: str | None = None, split: str = "test", prompt_template: str | None = None,
+                 system: str | None = None):
+        super().__init__(data=data, prompt_template=prompt_template, system=system)
+        self.split = split
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "split": self.split}
+
+    def rows(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(where, row)`` pairs; ``where`` ("file:line") is used in error messages."""
+        if self.data:
+            for i, row in enumerate(read_jsonl(self.data), 1):
+                yield f"{self.data}:{i}", row
+        else:
+            import datasets
+
+            for i, row in enumerate(datasets.load_dataset(self.hub_path, self.hub_name, split=self.split)):
+                yield f"{self.hub_path}[{self.split}][{i}]", dict(row)
 
 
 def stable_id(prefix: str, text: str, seen: dict[str, int]) -> str:

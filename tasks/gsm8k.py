@@ -10,12 +10,11 @@ Hugging Face ``question``/``answer`` layout; the gold is the number after ``####
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rft.errors import DataError
-from rft.jsonl import read_jsonl
 from rft.records import Problem
-from rft.tasks.base import Task, stable_id
+from rft.tasks.base import DatasetTask, stable_id
 
 PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."
 
@@ -27,7 +26,7 @@ def gold_from_solution(solution: str) -> str | None:
     return solution.rsplit("####", 1)[1].strip().replace(",", "")
 
 
-class GSM8KTask(Task):
+class GSM8KTask(DatasetTask):
     """GSM8K from ``data`` (JSONL) or the Hub; default verifier ``numeric``.
 
     Args:
@@ -38,28 +37,12 @@ class GSM8KTask(Task):
     name: ClassVar[str] = "gsm8k"
     default_verifier: ClassVar[str] = "numeric"
     prompt_template: ClassVar[str] = PROMPT
-
-    def __init__(self, data: str | None = None, split: str = "test", prompt_template: str | None = None,
-                 system: str | None = None):
-        super().__init__(data=data, prompt_template=prompt_template, system=system)
-        self.split = split
-
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "split": self.split}
-
-    def _rows(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        if self.data:
-            for i, row in enumerate(read_jsonl(self.data), 1):
-                yield f"{self.data}:{i}", row
-        else:
-            import datasets
-
-            for i, row in enumerate(datasets.load_dataset("openai/gsm8k", "main", split=self.split)):
-                yield f"openai/gsm8k[{self.split}][{i}]", row
+    hub_path: ClassVar[str] = "openai/gsm8k"
+    hub_name: ClassVar[str | None] = "main"
 
     def problems(self) -> Iterator[Problem]:
         seen: dict[str, int] = {}
-        for index, (where, row) in enumerate(self._rows()):
+        for index, (where, row) in enumerate(self.rows()):
             question = row.get("query", row.get("question"))
             solution = row.get("response", row.get("answer"))
             if not isinstance(question, str) or not isinstance(solution, str):

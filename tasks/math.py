@@ -11,12 +11,11 @@ content hash for rows without one. Without ``data``, loads ``HuggingFaceH4/MATH-
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rft.errors import DataError
-from rft.jsonl import read_jsonl
 from rft.records import Problem
-from rft.tasks.base import Task, stable_id
+from rft.tasks.base import DatasetTask, stable_id
 
 PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{}."
 HUB_DATASET = "HuggingFaceH4/MATH-500"
@@ -43,7 +42,7 @@ def last_boxed(solution: str) -> str | None:
     return None
 
 
-class MathTask(Task):
+class MathTask(DatasetTask):
     """MATH / MATH-500 from ``data`` (JSONL) or the Hub; default verifier ``math``.
 
     Args:
@@ -54,28 +53,11 @@ class MathTask(Task):
     name: ClassVar[str] = "math"
     default_verifier: ClassVar[str] = "math"
     prompt_template: ClassVar[str] = PROMPT
-
-    def __init__(self, data: str | None = None, split: str = "test", prompt_template: str | None = None,
-                 system: str | None = None):
-        super().__init__(data=data, prompt_template=prompt_template, system=system)
-        self.split = split
-
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "split": self.split}
-
-    def _rows(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        if self.data:
-            for i, row in enumerate(read_jsonl(self.data), 1):
-                yield f"{self.data}:{i}", row
-        else:
-            import datasets
-
-            for i, row in enumerate(datasets.load_dataset(HUB_DATASET, split=self.split)):
-                yield f"{HUB_DATASET}[{self.split}][{i}]", dict(row)
+    hub_path: ClassVar[str] = HUB_DATASET
 
     def problems(self) -> Iterator[Problem]:
         seen: dict[str, int] = {}
-        for index, (where, row) in enumerate(self._rows()):
+        for index, (where, row) in enumerate(self.rows()):
             question, solution, answer = row.get("problem"), row.get("solution", ""), row.get("answer")
             if not isinstance(question, str) or not question.strip():
                 raise DataError(f"{where}: expected a non-empty string field 'problem', got keys {sorted(row)}")

@@ -19,7 +19,6 @@ import atexit
 import multiprocessing
 import os
 import threading
-import time
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
