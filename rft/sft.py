@@ -19,9 +19,17 @@ from rft.records import Problem, Sample
 
 
 def sft_record(problem: Problem, sample: Sample, run: str) -> dict[str, Any]:
-    """One SFT row: the problem's chat messages followed by the sample as the assistant turn."""
+    """One SFT row: the problem's chat messages followed by the sample as the assistant turn.
+
+    Note:
+        When the prompt uses content parts (image prompts), the reply is a text part too: a
+        dataset column cannot mix strings and lists.
+    """
+    messages = problem.messages()
+    parts = any(isinstance(m["content"], list) for m in messages)
+    reply: str | list[dict[str, str]] = [{"type": "text", "text": sample.completion}] if parts else sample.completion
     return {
-        "messages": problem.messages() + [{"role": "assistant", "content": sample.completion}],
+        "messages": messages + [{"role": "assistant", "content": reply}],
         "problem_id": problem.id, "sample_id": sample.id, "run": run, "model": sample.model,
         "answer": problem.answer, "images": list(problem.images),
     }

@@ -2,7 +2,10 @@
 
 Problems are sorted by prompt length and packed into batches of about ``batch_size`` sequences
 (``batch_size // n`` problems, each with ``n`` return sequences; a large ``n`` is split across calls),
-left-padded, rendered with the model's chat template. On CPU it uses one torch thread by default:
+left-padded, rendered with the model's chat template. Vision-language models (LLaVA, Qwen2-VL,
+Qwen2.5-VL: any config with a ``vision_config``) load with their ``AutoProcessor``; problems with
+``images`` are rendered with the processor's chat template (image content parts) and their pictures
+go through the processor with the text. On CPU it uses one torch thread by default:
 measured on 2 cores, one thread per process plus batching beats oversubscribed threads.
 
     rft generate --engine transformers --engine-arg batch_size=32 --engine-arg dtype=bfloat16 ...
@@ -34,6 +37,7 @@ class TransformersEngine(Engine):
     """
 
     name: ClassVar[str] = "transformers"
+    supports_images: ClassVar[bool] = True
 
     def __init__(self, model: str, *, batch_size: int = 16, dtype: str = "auto", device: str = "auto",
                  threads: int | None = None, adapter: str | None = None,
@@ -51,11 +55,22 @@ class TransformersEngine(Engine):
         if self.device == "cpu":
             torch.set_num_threads(int(threads or os.environ.get("RFT_THREADS", 1)))
         path = resolve(model)
-        self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        from rft.vlm import is_vision_language
+
+        self.processor: Any = None
+        auto_model: Any = AutoModelForCausalLM
+        if is_vision_language(path, trust_remote_code):
+            from transformers import AutoModelForImageTextToText, AutoProcessor
+
+            self.processor = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+            self.tokenizer = self.processor.tokenizer
+            auto_model = AutoModelForImageTextToText
+        else:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(
+        self.model = auto_model.from_pretrained(
             path, dtype=self._dtype(dtype), trust_remote_code=trust_remote_code).to(self.device)
         if adapter:
             from rft.errors import require
@@ -79,10 +94,21 @@ class TransformersEngine(Engine):
         return torch.bfloat16  # measured on CPU: ~2.3x faster than fp32 for 0.5B models
 
     def prompts(self, problems: Sequence[Problem]) -> list[str]:
-        """The chat-templated prompt text of each problem."""
-        return [render_chat(self.tokenizer, p.messages()) for p in problems]
+        """The chat-templated prompt text of each problem (the processor's template for vision-language models)."""
+        if self.processor is None or not getattr(self.processor, "chat_template", None):
+            return [render_chat(self.tokenizer, p.messages()) for p in problems]
+        from rft.vlm import image_messages
+
+        return [self.processor.apply_chat_template(image_messages(p.messages(), len(p.images)), tokenize=False,
+                                                   add_generation_prompt=True) for p in problems]
 
     def generate(self, problems: Sequence[Problem], params: SamplingParams) -> Iterator[list[Completion]]:
+        if self.processor is None and any(p.images for p in problems):
+            from rft.errors import RftError
+
+            raise RftError(f"model {self.model_name!r} takes no images, but the task has image problems; use a "
+                           f"vision-language model (e.g. Qwen/Qwen2-VL-2B-Instruct) or a text mode of the task (count: "
+                           f"--task-arg mode=detector)")
         texts = self.prompts(problems)
         lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
         order = sorted(range(len(problems)), key=lambda i: lengths[i])
@@ -94,7 +120,8 @@ class TransformersEngine(Engine):
             for offset in range(0, params.n, per_call):
                 k = min(per_call, params.n - offset)
                 self._seed(params.seed, problems[batch[0]].id, offset)
-                for i, j, comp in self._generate_batch([texts[i] for i in batch], k, params):
+                images = [problems[i].images for i in batch]
+                for i, j, comp in self._generate_batch([texts[i] for i in batch], k, params, images):
                     pid = problems[batch[i]].id
                     results[batch[i]].append(Completion(problem_id=pid, index=offset + j, **comp))
             for i in batch:
@@ -105,8 +132,20 @@ class TransformersEngine(Engine):
 
         self.torch.manual_seed(seed * 1_000_003 + zlib.crc32(f"{problem_id}/{offset}".encode()))
 
-    def _generate_batch(self, texts: list[str], k: int, params: SamplingParams) -> Iterator[tuple[int, int, dict]]:
-        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+    def _encode(self, texts: list[str], images: Sequence[Sequence[str]] = ()) -> Any:
+        """Token ids (and pixel values, for problems with images) of a batch of prompt texts."""
+        if not any(images):
+            return self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        from rft.vlm import load_images
+
+        pictures = load_images([path for paths in images for path in paths])
+        bos = self.tokenizer.bos_token  # as the processor's own apply_chat_template: no second BOS
+        return self.processor(text=texts, images=pictures, return_tensors="pt", padding=True,
+                              add_special_tokens=not (bos and texts[0].startswith(bos))).to(self.device)
+
+    def _generate_batch(self, texts: list[str], k: int, params: SamplingParams,
+                        images: Sequence[Sequence[str]] = ()) -> Iterator[tuple[int, int, dict]]:
+        enc = self._encode(texts, images)
         greedy = params.temperature == 0  # greedy samples are identical: decode once, repeat k times
         gen_kwargs: dict[str, Any] = dict(
             max_new_tokens=params.max_new_tokens, num_return_sequences=1 if greedy else k, do_sample=not greedy,
