@@ -11,6 +11,7 @@ settings skips finished problems (the model is not even loaded when nothing is l
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -161,8 +162,20 @@ def sample_into(store: RunStore, engine: Engine, verifier: Verifier, problems: S
     return {"seconds": seconds, "samples": writer.samples, "completion_tokens": writer.tokens}
 
 
+_SECRET = re.compile(r"(api_?key|token|secret|password)$", re.I)
+
+
 def run_config(config: GenerateConfig, task_config: dict[str, Any], verifier_name: str) -> dict[str, Any]:
-    """The ``config.json`` of a run: identity keys (task, model, sampling, verifier) plus the rest."""
+    """The ``config.json`` of a run: identity keys (task, model, sampling, verifier) plus the rest.
+
+    Note:
+        Arguments named like secrets (``api_key``, ``token``, ...) are refused: they would be written
+        to disk. Pass the name of an environment variable instead (e.g. ``api_key_env``).
+    """
+    for name in {**config.engine_args, **config.task_args, **config.verifier_args}:
+        if _SECRET.search(name):
+            raise RftError(f"refusing argument {name!r}: secrets are never written to the run directory; "
+                           f"put it in an environment variable and pass its name (e.g. api_key_env=MY_KEY)")
     return {
         "schema": 1,
         "task": task_config,

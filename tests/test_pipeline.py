@@ -217,3 +217,11 @@ def test_reverify_agrees_with_stored_verdicts_and_can_switch_verifier(tmp_path: 
     same = reverify(store.path)
     assert same["changed_verdicts"] == 0 and same["stored_accuracy"] == same["reverified_accuracy"] == 0.5
     assert reverify(store.path, "numeric", {"rel_tol": 0.5})["samples"] == 12
+
+
+def test_secret_arguments_never_reach_the_run_directory(tmp_path: Path) -> None:
+    cfg = GenerateConfig(task="arith", out=tmp_path / "run", engine="openai",
+                         engine_args={"base_url": "http://127.0.0.1:1/v1", "api_key": "sk-123"})
+    with pytest.raises(RftError, match="api_key_env"):
+        generate(cfg)
+    assert not (tmp_path / "run").exists()

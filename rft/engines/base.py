@@ -7,6 +7,7 @@ so the pipeline can verify and store them while the engine works on the next bat
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -56,3 +57,8 @@ def truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     """Cut ``text`` at the first stop string; returns the text and whether a stop string was found."""
     cut = min((i for s in stop if (i := text.find(s)) >= 0), default=-1)
     return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+def problem_seed(seed: int, problem_id: str) -> int:
+    """A per-problem seed, so a problem's samples do not depend on batching, order or resumes."""
+    return (seed * 1_000_003 + zlib.crc32(problem_id.encode())) % (1 << 31)

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from rft.catalog import resolve
-from rft.engines.base import Engine, render_chat, truncate_at_stop
+from rft.engines.base import Engine, problem_seed, render_chat, truncate_at_stop
 from rft.records import Completion, Problem, SamplingParams
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
@@ -128,9 +128,7 @@ class TransformersEngine(Engine):
                 yield results[i]
 
     def _seed(self, seed: int, problem_id: str, offset: int) -> None:
-        import zlib
-
-        self.torch.manual_seed(seed * 1_000_003 + zlib.crc32(f"{problem_id}/{offset}".encode()))
+        self.torch.manual_seed(problem_seed(seed, f"{problem_id}/{offset}"))
 
     def _encode(self, texts: list[str], images: Sequence[Sequence[str]] = ()) -> Any:
         """Token ids (and pixel values, for problems with images) of a batch of prompt texts."""
