@@ -225,3 +225,22 @@ def test_secret_arguments_never_reach_the_run_directory(tmp_path: Path) -> None:
     with pytest.raises(RftError, match="api_key_env"):
         generate(cfg)
     assert not (tmp_path / "run").exists()
+
+
+def test_two_shards_pooled_equal_one_unsharded_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rft import registry
+    from rft.pool import pool_runs
+
+    real_create = registry.create
+    monkeypatch.setattr(registry, "create", lambda kind, name, **kw: EchoEngine() if kind == "engine"
+                        else real_create(kind, name, **kw))
+    base = dict(task="arith", task_args={"count": 9}, sampling=SamplingParams(n=4), progress=False)
+    generate(GenerateConfig(out=tmp_path / "full", **base))
+    for i in range(2):
+        generate(GenerateConfig(out=tmp_path / f"shard{i}", shard=(i, 2), **base))
+    pool_runs([tmp_path / "shard0", tmp_path / "shard1"], tmp_path / "pooled-shards")
+    pool_runs([tmp_path / "full"], tmp_path / "pooled-full")
+    rows = lambda d: sorted((r["problem_id"], r["sample_id"]) for r in read_jsonl(tmp_path / d / "train.jsonl"))  # noqa: E731
+    sharded, full = rows("pooled-shards"), rows("pooled-full")
+    assert sharded == full and len(set(sharded)) == len(sharded) > 0
+    assert {p for p, _ in full} == {r["id"] for r in read_jsonl(tmp_path / "full" / "problems.jsonl")}
