@@ -251,6 +251,10 @@ def add_train(sub: Any) -> None:
     p.add_argument("--merge", action="store_true", default=None, help="also write OUT/merged (adapter merged in)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default 1)")
     p.add_argument("--no-progress", action="store_true", help="print log lines instead of a progress bar")
+    p.add_argument("--train-projector", action="store_true", default=None,
+                   help="vision-language models: also LoRA-adapt the image projector")
+    p.add_argument("--train-vision-tower", action="store_true", default=None,
+                   help="vision-language models: also LoRA-adapt the vision tower (frozen by default)")
     p.set_defaults(func=cmd_train)
 
 
@@ -260,7 +264,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     kwargs = _given(args, ["model", "rank", "alpha", "dropout", "epochs", "max_steps", "batch_size", "grad_accum",
                            "learning_rate", "lr_scheduler", "warmup", "weight_decay", "max_length", "packing",
                            "dtype", "gradient_checkpointing", "save_steps", "save_total_limit", "keep_checkpoints",
-                           "logging_steps", "seed", "merge", "threads"])
+                           "logging_steps", "seed", "merge", "threads", "train_projector", "train_vision_tower"])
     if args.target_modules:
         kwargs["target_modules"] = tuple(m.strip() for m in args.target_modules.split(",") if m.strip())
     s = train(TrainConfig(data=args.data, out=args.out, progress=not args.no_progress, **kwargs))
@@ -310,8 +314,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     line = f"{args.out}: {result['problems']} problems, accuracy {result['accuracy']:.1%} (95% CI {lo:.1%}-{hi:.1%})"
     if "sampled" in result:
         s = result["sampled"]
-        line += (f"; sampled pass@1 {s['pass@k']['1']['value']:.1%}, pass@{s['n']} {s['pass@k'][str(s['n'])]['value']:.1%}, "
-                 f"maj@{s['n']} {s['maj@k'][str(s['n'])]['value']:.1%}")
+        n = str(s["n"])
+        line += (f"; sampled pass@1 {s['pass@k']['1']['value']:.1%}, pass@{n} {s['pass@k'][n]['value']:.1%}, "
+                 f"maj@{n} {s['maj@k'][n]['value']:.1%}")
     print(line)
     return 0
 
