@@ -51,7 +51,9 @@ def _print_table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(*header, box=None, pad_edge=False)
+    table = Table(box=None, pad_edge=False)
+    for i, name in enumerate(header):  # the first column (names to type) is never cut
+        table.add_column(name, no_wrap=i == 0, min_width=max((len(r[0]) for r in rows), default=0) if i == 0 else None)
     for row in rows:
         table.add_row(*row)
     Console().print(table)

@@ -187,7 +187,9 @@ def test_ctrl_c_saves_finished_work_and_says_so(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "rft.cli", "generate", "--task", "arith", "--task-arg", "count=400",
            "--model", TINY, "--n", "2", "--max-new-tokens", "12", "--out", str(out), "--no-progress",
            "--engine-arg", "batch_size=4"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # A job started in the background inherits an ignored SIGINT; a terminal's Ctrl-C does not.
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     samples = out / "samples.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and (not samples.exists() or samples.stat().st_size < 2000):
