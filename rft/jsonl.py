@@ -18,6 +18,12 @@ from rft.errors import DataError
 
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
     """Yield one dict per non-blank line; a bad line raises `DataError` naming file and line."""
+    for _, row in numbered_jsonl(path):
+        yield row
+
+
+def numbered_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Like `read_jsonl`, with each row's 1-based line number (for error messages)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
@@ -31,7 +37,7 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
                 raise DataError(f"{path}:{lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
             if not isinstance(row, dict):
                 raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            yield row
+            yield lineno, row
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:

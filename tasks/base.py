@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from rft.jsonl import read_jsonl
+from rft.jsonl import numbered_jsonl
 from rft.records import Messages, Problem
 
 
@@ -74,8 +74,8 @@ class DatasetTask(Task):
     def rows(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """``(where, row)`` pairs; ``where`` ("file:line") is used in error messages."""
         if self.data:
-            for i, row in enumerate(read_jsonl(self.data), 1):
-                yield f"{self.data}:{i}", row
+            for lineno, row in numbered_jsonl(self.data):
+                yield f"{self.data}:{lineno}", row
         else:
             import datasets
 

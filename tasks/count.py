@@ -30,7 +30,6 @@ and a text-only LLM counts from that list.
 from __future__ import annotations
 
 import io
-import json
 import os
 import random
 from collections.abc import Iterator
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rft.errors import DataError, RftError
+from rft.jsonl import numbered_jsonl
 from rft.records import Messages, Problem
 from rft.tasks.base import Task
 
@@ -213,32 +213,21 @@ class CountTask(Task):
                 "objects": [f"{c} {s}" for s, c in pairs], "clutter": len(scene.clutter)})
 
     def _from_data(self, path: Path) -> Iterator[Problem]:
-        if not path.is_file():
-            raise DataError(f"data file not found: {path}")
         seen: set[str] = set()
-        with path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{lineno}"
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{where}: malformed JSON ({e.msg} at column {e.colno})") from None
-                if not isinstance(row, dict):
-                    raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
-                image, question, answer = row.get("image"), row.get("question"), row.get("answer")
-                if not isinstance(image, str) or not isinstance(question, str) or answer is None:
-                    raise DataError(f"{where}: expected 'image' (path), 'question' and 'answer' fields, "
-                                    f"got keys {sorted(row)}")
-                if isinstance(answer, bool) or not str(answer).strip().isdigit():
-                    raise DataError(f"{where}: answer must be a non-negative whole number, got {answer!r}")
-                file = path.parent / image
-                if not file.is_file():
-                    raise DataError(f"{where}: image not found: {file}")
-                pid = f"count/{path.stem}/{row.get('id', lineno)}"
-                if pid in seen:
-                    raise DataError(f"{where}: duplicate id {row.get('id')!r}; ids must be unique")
-                seen.add(pid)
-                yield self._problem(pid, question, int(str(answer).strip()), file,
-                                    {"question": question, "source": where})
+        for lineno, row in numbered_jsonl(path):
+            where = f"{path}:{lineno}"
+            image, question, answer = row.get("image"), row.get("question"), row.get("answer")
+            if not isinstance(image, str) or not isinstance(question, str) or answer is None:
+                raise DataError(f"{where}: expected 'image' (path), 'question' and 'answer' fields, "
+                                f"got keys {sorted(row)}")
+            if isinstance(answer, bool) or not str(answer).strip().isdigit():
+                raise DataError(f"{where}: answer must be a non-negative whole number, got {answer!r}")
+            file = path.parent / image
+            if not file.is_file():
+                raise DataError(f"{where}: image not found: {file}")
+            pid = f"count/{path.stem}/{row.get('id', lineno)}"
+            if pid in seen:
+                raise DataError(f"{where}: duplicate id {row.get('id')!r}; ids must be unique")
+            seen.add(pid)
+            yield self._problem(pid, question, int(str(answer).strip()), file,
+                                {"question": question, "source": where})

@@ -83,3 +83,9 @@ def test_arith_ground_truth_by_replaying_the_story() -> None:
                 assert value % int(m.group(1)) == 0
                 value //= int(m.group(1))
         assert str(value) == p.answer, q
+
+
+def test_error_line_numbers_count_blank_lines(tmp_path: Path) -> None:
+    f = write(tmp_path / "gaps.jsonl", [{"query": "ok", "response": "#### 1"}, "", "", '{"foo": 1}'])
+    with pytest.raises(DataError, match=r"gaps.jsonl:4: "):
+        list(GSM8KTask(data=str(f)).problems())
