@@ -299,12 +299,15 @@ def add_eval(sub: Any) -> None:
     p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     p.add_argument("--seed", type=int)
     p.add_argument("--out", required=True, help="eval directory; re-running resumes it")
+    p.add_argument("--baseline", metavar="EVAL_DIR",
+                   help="an earlier eval of the same problems (e.g. the base model): also print the paired gain "
+                        "over it, with its 95%% interval, wins/losses and the McNemar p-value")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rft.evaluate import EvalConfig, evaluate
+    from rft.evaluate import EvalConfig, evaluate, paired_gain
 
     kwargs = _given(args, ["model", "adapter", "verifier", "limit", "temperature", "top_p", "max_new_tokens", "seed"])
     result = evaluate(EvalConfig(
@@ -320,6 +323,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         line += (f"; sampled pass@1 {s['pass@k']['1']['value']:.1%}, pass@{n} {s['pass@k'][n]['value']:.1%}, "
                  f"maj@{n} {s['maj@k'][n]['value']:.1%}")
     print(line)
+    if args.baseline:
+        for kind, g in paired_gain(args.baseline, args.out).items():
+            p = f", McNemar p = {g['p_value']:.3g}" if "p_value" in g else ""
+            print(f"{kind} gain over {args.baseline}: {g['baseline']:.1%} -> {g['candidate']:.1%}, "
+                  f"{100 * g['gain']:+.1f} points (95% CI {100 * g['ci95'][0]:+.1f} to {100 * g['ci95'][1]:+.1f}), "
+                  f"{g['wins']} wins / {g['losses']} losses{p}")
     return 0
 
 

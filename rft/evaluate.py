@@ -19,7 +19,7 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from math import sqrt
+from math import comb, sqrt
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +165,59 @@ def sampled_metrics(groups: list[list[Sample]], resamples: int, seed: int) -> di
         "pass@k": {str(k): metric([pass_at_k(n, c, k) for c in counts]) for k in _ks(n)},
         "maj@k": {str(k): metric([float(majority_correct(g[:k])) for g in groups]) for k in _ks(n)},
     }
+
+
+def _problem_scores(run: Path) -> dict[str, float]:
+    """Per problem of a run directory: the mean correctness of its samples (0/1 for a greedy run)."""
+    by_problem: dict[str, list[bool]] = defaultdict(list)
+    for s in load_samples(run):
+        by_problem[s.problem_id].append(s.correct)
+    return {pid: sum(v) / len(v) for pid, v in by_problem.items()}
+
+
+def mcnemar_p(wins: int, losses: int) -> float:
+    """Exact two-sided McNemar p-value: the sign test on the discordant problems.
+
+    >>> round(mcnemar_p(12, 3), 4)
+    0.0352
+    """
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    tail = sum(comb(n, i) for i in range(min(wins, losses) + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
+def paired_gain(baseline: Path, candidate: Path, resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """The gain of ``candidate`` over ``baseline``, two evals (``rft eval`` directories) of the same problems.
+
+    Paired over problems, which is tighter than comparing two separate intervals: for each run kind
+    both have (``greedy``, ``sampled``), the accuracy of each, the gain with a paired bootstrap 95%
+    interval, the problems only the candidate solves (``wins``) and only the baseline solves
+    (``losses``), and for greedy runs the exact McNemar p-value.
+    """
+    result: dict[str, Any] = {}
+    for kind in (GREEDY, SAMPLED):
+        a, b = Path(baseline) / kind, Path(candidate) / kind
+        if not ((a / "samples.jsonl").exists() and (b / "samples.jsonl").exists()):
+            continue
+        base, cand = _problem_scores(a), _problem_scores(b)
+        if base.keys() != cand.keys():
+            raise RftError(f"{baseline} and {candidate} evaluate different problems ({len(base)} vs {len(cand)}, "
+                           f"{len(base.keys() & cand.keys())} shared); compare evals of the same split")
+        ids = sorted(base)
+        diffs = [cand[i] - base[i] for i in ids]
+        lo, hi = bootstrap_interval(diffs, resamples, seed)
+        wins, losses = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
+        entry = {"problems": len(ids), "baseline": sum(base.values()) / len(ids),
+                 "candidate": sum(cand.values()) / len(ids), "gain": sum(diffs) / len(ids), "ci95": [lo, hi],
+                 "wins": wins, "losses": losses}
+        if kind == GREEDY:
+            entry["p_value"] = mcnemar_p(wins, losses)
+        result[kind] = entry
+    if not result:
+        raise RftError(f"{baseline} and {candidate} share no finished eval run (greedy/ or sampled/)")
+    return result
 
 
 def _run_cost(run: Path) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from typing import Any
 from rft.catalog import DEFAULT_MODEL
 from rft.distinct import DistinctConfig
 from rft.errors import RftError
-from rft.evaluate import EvalConfig, evaluate
+from rft.evaluate import EvalConfig, evaluate, paired_gain
 from rft.jsonl import write_json
 from rft.pipeline import GenerateConfig, generate
 from rft.pool import pool_runs
@@ -45,6 +45,7 @@ from rft.train import TRAIN_SUMMARY, TrainConfig, train
 
 STAGES, REPORT_MD, REPORT_JSON, ACCURACY_PNG, DISTINCT_PNG = (
     "stages.json", "report.md", "report.json", "accuracy.png", "distinct.png")
+REPORT_FORMAT = 2  # bump when the report's content changes, so that re-running a finished config rewrites it
 
 
 # ---------------------------------------------------------------- configuration
@@ -356,7 +357,7 @@ def _round(run: _Run, r: int) -> None:
         key = f"round{r}/eval-{task.label}"
         result = _evaluate(run, key, root / "eval" / task.label, model, task, ledger.fingerprint(f"round{r}/train"))
         run.rows.append({"round": r, "model": model.label, "task": task.label, **result,
-                         "seconds": ledger.seconds(key)})
+                         "seconds": ledger.seconds(key), "dir": str(root / "eval" / task.label)})
     gen_keys = [k for k in ledger.entries if k.startswith(f"round{r}/gen-")]
     run.rounds.append({
         "round": r, "samplers": [m.label for m in samplers], "pool": pool, "train": trained,
@@ -379,7 +380,7 @@ def run_loop(config: LoopConfig, console: Any = None) -> dict[str, Any]:
                 key = f"eval-base/{model.label}/{task.label}"
                 result = _evaluate(run, key, config.out / key, model, task, None)
                 run.rows.append({"round": 0, "model": model.label, "task": task.label, **result,
-                                 "seconds": run.ledger.seconds(key)})
+                                 "seconds": run.ledger.seconds(key), "dir": str(config.out / key)})
     for r in range(1, config.rounds + 1):
         _round(run, r)
     report = _report(run)
@@ -396,8 +397,34 @@ def _ci(result: dict[str, Any]) -> str:
     return f"{_pct(result['accuracy'])} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
 
+def _gains(config: LoopConfig, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each trained round against the base model on the same eval problems (`rft.evaluate.paired_gain`)."""
+    base = {r["task"]: r for r in rows if r["round"] == 0 and r["model"] == config.train_model.label}
+    return [{"round": r["round"], "model": r["model"], "task": r["task"], **paired_gain(base[r["task"]]["dir"], r["dir"])}
+            for r in rows if r["round"] > 0 and r["task"] in base]
+
+
+def _gain_lines(gains: list[dict[str, Any]]) -> list[str]:
+    lines = ["## Gain over the base model", "",
+             "Paired over the same eval problems: the gain in points with a paired bootstrap 95% interval, the "
+             "problems only the trained model solves (wins) and only the base model solves (losses), and the "
+             "exact McNemar p-value of greedy accuracy (below 0.05: the gain is unlikely to be noise).", "",
+             "| round | model | eval task | decoding | base | trained | gain [95% CI] | wins / losses | p |",
+             "|---:|---|---|---|---:|---:|---|---:|---:|"]
+    for g in gains:
+        for kind in ("greedy", "sampled"):
+            if kind in g:
+                k = g[kind]
+                lo, hi = k["ci95"]
+                p = f"{k['p_value']:.3g}" if "p_value" in k else "-"
+                lines.append(f"| {g['round']} | {g['model']} | {g['task']} | {kind} | {_pct(k['baseline'])} | "
+                             f"{_pct(k['candidate'])} | {100 * k['gain']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] | "
+                             f"{k['wins']} / {k['losses']} | {p} |")
+    return lines + [""]
+
+
 def _markdown(config: LoopConfig, rows: list[dict[str, Any]], rounds: list[dict[str, Any]],
-              stages: dict[str, Any]) -> str:
+              stages: dict[str, Any], gains: list[dict[str, Any]]) -> str:
     s = config.sampling
     lines = [f"# RFT run: {config.out}", "",
              f"- rounds: {config.rounds}; samplers: {', '.join(m.label for m in config.models)}; "
@@ -421,7 +448,8 @@ def _markdown(config: LoopConfig, rows: list[dict[str, Any]], rounds: list[dict[
             p1 = f"{_pct(m['value'])} [{100 * m['ci95'][0]:.1f}, {100 * m['ci95'][1]:.1f}]"
         lines.append(f"| {row['round']} | {row['model']} | {row['task']} | {row['problems']} | {_ci(row)} | {p1} | "
                      f"{row['completion_tokens']} | {row['seconds']:.0f} s |")
-    lines += ["", "## Rounds", "",
+    lines += [""] + (_gain_lines(gains) if gains else [])
+    lines += ["## Rounds", "",
               "Distinct paths: verified-correct paths kept by the pool (distinct equation signatures / "
               "near-duplicate text removed), over all samples so far.", "",
               "| round | samplers | correct samples | distinct paths | problems with paths | train examples | "
@@ -491,16 +519,18 @@ def _plot_distinct(gens: list[tuple[int, ModelSpec, TaskSpec, Path]], config: Di
 
 def _report(run: _Run) -> dict[str, Any]:
     cfg, ledger = run.config, run.ledger
-    report = {"out": str(cfg.out), "rounds": run.rounds, "evals": run.rows,
+    gains = _gains(cfg, run.rows)
+    report = {"out": str(cfg.out), "rounds": run.rounds, "evals": run.rows, "gains": gains,
               "seconds": round(sum(float(e.get("seconds", 0)) for e in ledger.entries.values()), 3)}
     outputs = [cfg.out / REPORT_MD, cfg.out / REPORT_JSON, cfg.out / ACCURACY_PNG, cfg.out / DISTINCT_PNG]
 
     def stage() -> dict[str, Any]:
         _plot_accuracy(run.rows, cfg.train_model.label, cfg.out / ACCURACY_PNG)
         _plot_distinct(run.gens, cfg.distinct, cfg.out / DISTINCT_PNG)
-        (cfg.out / REPORT_MD).write_text(_markdown(cfg, run.rows, run.rounds, ledger.entries), encoding="utf-8")
+        (cfg.out / REPORT_MD).write_text(_markdown(cfg, run.rows, run.rounds, ledger.entries, gains), encoding="utf-8")
         write_json(cfg.out / REPORT_JSON, report)
         return {"files": [p.name for p in outputs]}
 
-    ledger.run("report", {k: v for k, v in ledger.entries.items() if k != "report"}, outputs, stage)
+    spec = {"format": REPORT_FORMAT, "stages": {k: v for k, v in ledger.entries.items() if k != "report"}}
+    ledger.run("report", spec, outputs, stage)
     return report

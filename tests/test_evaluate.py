@@ -17,6 +17,8 @@ from rft.evaluate import (
     bootstrap_interval,
     evaluate,
     greedy_metrics,
+    mcnemar_p,
+    paired_gain,
     sampled_metrics,
     wilson_interval,
 )
@@ -76,6 +78,54 @@ def test_greedy_metrics_use_the_first_sample_and_wilson():
     assert m["ci95"] == list(wilson_interval(2, 4))
 
 
+# ---------------------------------------------------------------- paired comparison of two evals
+def _write_eval(root, kind: str, correct_by_problem: dict[str, list[bool]]) -> None:
+    (root / kind).mkdir(parents=True)
+    rows = [Sample(id=f"{pid}#{i}", problem_id=pid, model="m", index=i, completion="x", params={},
+                   verdict=Verdict(correct=c)).to_dict()
+            for pid, flags in correct_by_problem.items() for i, c in enumerate(flags)]
+    (root / kind / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.mark.parametrize("wins, losses, p", [
+    (12, 3, 0.03515625),   # 2 * P(X <= 3), X ~ Binomial(15, 1/2) = 2 * 576 / 32768
+    (3, 12, 0.03515625),   # two-sided: symmetric
+    (5, 5, 1.0), (0, 0, 1.0),
+    (10, 0, 0.001953125),  # 2 / 2^10
+])
+def test_mcnemar_exact_p_value(wins, losses, p):
+    assert mcnemar_p(wins, losses) == pytest.approx(p)
+
+
+def test_paired_gain_counts_wins_and_losses_on_the_same_problems(tmp_path):
+    ids = [f"p{i}" for i in range(40)]
+    base = {pid: [i < 10] for i, pid in enumerate(ids)}            # solves p0..p9
+    tuned = {pid: [2 <= i < 24] for i, pid in enumerate(ids)}      # loses p0, p1; wins p10..p23
+    _write_eval(tmp_path / "base", "greedy", base)
+    _write_eval(tmp_path / "tuned", "greedy", tuned)
+    _write_eval(tmp_path / "base", "sampled", {pid: [True, False] for pid in ids})
+    _write_eval(tmp_path / "tuned", "sampled", {pid: [True, True] for pid in ids})
+    g = paired_gain(tmp_path / "base", tmp_path / "tuned", resamples=500)
+    greedy = g["greedy"]
+    assert (greedy["baseline"], greedy["candidate"]) == (0.25, 0.55)
+    assert greedy["gain"] == pytest.approx(0.30) and (greedy["wins"], greedy["losses"]) == (14, 2)
+    assert greedy["p_value"] == pytest.approx(mcnemar_p(14, 2)) and greedy["p_value"] < 0.01
+    assert 0 < greedy["ci95"][0] < 0.30 < greedy["ci95"][1]
+    assert g["sampled"]["gain"] == pytest.approx(0.5) and "p_value" not in g["sampled"]
+    # No gain at all: the interval straddles zero and p = 1.
+    same = paired_gain(tmp_path / "base", tmp_path / "base")["greedy"]
+    assert same["gain"] == 0 and same["p_value"] == 1.0 and same["ci95"] == [0.0, 0.0]
+
+
+def test_paired_gain_refuses_evals_of_different_problems(tmp_path):
+    _write_eval(tmp_path / "a", "greedy", {"p1": [True], "p2": [False]})
+    _write_eval(tmp_path / "b", "greedy", {"p1": [True], "p3": [False]})
+    with pytest.raises(RftError, match="different problems"):
+        paired_gain(tmp_path / "a", tmp_path / "b")
+    with pytest.raises(RftError, match="no finished eval"):
+        paired_gain(tmp_path / "a", tmp_path / "missing")
+
+
 def test_eval_config_errors(tmp_path):
     with pytest.raises(RftError, match="nothing to evaluate"):
         EvalConfig(task="arith", out=tmp_path, greedy=False, n=0)
@@ -88,10 +138,16 @@ def test_eval_reproduces_exactly_with_a_fixed_seed(tmp_path, capsys):
     common = dict(task="arith", task_args={"count": 3, "steps": 1}, model="tiny-random-llama", n=3,
                   temperature=1.0, max_new_tokens=12, seed=7, bootstrap=200, progress=False)
     first = evaluate(EvalConfig(out=tmp_path / "a", **common))
-    assert main(["eval", "--task", "arith", "--task-arg", "count=3", "--task-arg", "steps=1", "--model",
-                 "tiny-random-llama", "--n", "3", "--temperature", "1.0", "--max-new-tokens", "12", "--seed", "7",
-                 "--out", str(tmp_path / "b"), "--no-progress"]) == 0
+    cli = ["eval", "--task", "arith", "--task-arg", "count=3", "--task-arg", "steps=1", "--model",
+           "tiny-random-llama", "--n", "3", "--temperature", "1.0", "--max-new-tokens", "12", "--seed", "7",
+           "--out", str(tmp_path / "b"), "--no-progress"]
+    assert main(cli) == 0
     assert "3 problems, accuracy" in capsys.readouterr().out
+    # Paired against the first eval (same samples): no gain, nothing won or lost.
+    assert main([*cli, "--baseline", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "greedy gain over" in out and "+0.0 points" in out and "0 wins / 0 losses, McNemar p = 1" in out
+    assert "sampled gain over" in out
     second = json.loads((tmp_path / "b" / "eval.json").read_text())
     # The CLI keeps the default bootstrap size; everything measured must match.
     for key in ("problems", "greedy", "accuracy", "ci95", "completion_tokens"):

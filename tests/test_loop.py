@@ -103,6 +103,10 @@ def test_run_micro_config_end_to_end_then_resume_does_nothing(tmp_path, sevens, 
     report = (out / "report.md").read_text()
     assert "| 0 | sampler | sevens-eval | 5 | 100.0% [56.6, 100.0]" in report
     assert "| 2 | rft-round2 | sevens-eval | 5 |" in report and "![accuracy by round](accuracy.png)" in report
+    assert "## Gain over the base model" in report
+    gains = json.loads((out / "report.json").read_text())["gains"]
+    assert [(g["round"], g["task"], g["greedy"]["problems"]) for g in gains] == [(1, "sevens-eval", 5), (2, "sevens-eval", 5)]
+    assert f"| 1 | rft-round1 | sevens-eval | greedy | 100.0% | {100 * gains[0]['greedy']['candidate']:.1f}% |" in report
 
     before = snapshot(out)
     capsys.readouterr()
