@@ -109,8 +109,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         sampling=sampling, limit=args.limit, shard=parse_shard(args.shard), progress=not args.no_progress)
     summary = generate(config)
     pass_k = summary["pass_at_k"]
+    pass_n = f"pass@{args.n} {pass_k[str(args.n)]:.1%}, " if args.n > 1 else ""
     print(f"{out}: {summary['problems']} problems, {summary['samples']} samples, "
-          f"accuracy {summary['accuracy']:.1%}, pass@1 {pass_k['1']:.1%}, pass@{args.n} {pass_k[str(args.n)]:.1%}, "
+          f"accuracy {summary['accuracy']:.1%}, pass@1 {pass_k['1']:.1%}, {pass_n}"
           f"{summary['tokens_per_second'] or 0:.0f} tokens/s")
     return 0
 

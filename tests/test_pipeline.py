@@ -246,3 +246,14 @@ def test_two_shards_pooled_equal_one_unsharded_run(tmp_path: Path, monkeypatch: 
     sharded, full = rows("pooled-shards"), rows("pooled-full")
     assert sharded == full and len(set(sharded)) == len(sharded) > 0
     assert {p for p, _ in full} == {r["id"] for r in read_jsonl(tmp_path / "full" / "problems.jsonl")}
+
+
+@pytest.mark.parametrize("n, shown", [(1, ["pass@1"]), (3, ["pass@1", "pass@3"])])
+def test_generate_prints_one_result_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], n: int,
+                                         shown: list[str]) -> None:
+    args = ["generate", "--task", "arith", "--task-arg", "count=2", "--model", TINY, "--n", str(n),
+            "--max-new-tokens", "4", "--out", str(tmp_path / "run"), "--no-progress"]
+    assert main(args) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{tmp_path / 'run'}: 2 problems, {2 * n} samples, accuracy ")
+    assert [w for w in line.replace(",", "").split() if w.startswith("pass@")] == shown
