@@ -77,18 +77,24 @@ def split_tokens(total: int, texts: Sequence[str], finishes: Sequence[str], max_
 
 
 def with_images(messages: Messages, images: Sequence[str]) -> Messages:
-    """Attach image files to the first user message as base64 ``image_url`` parts (OpenAI vision format)."""
-    parts = []
+    """Send image files as base64 ``image_url`` parts (OpenAI vision format) in the first user message.
+
+    ``{"type": "image"}`` placeholders (how tasks mark where a picture goes) are replaced in order;
+    images without a placeholder go before the text.
+    """
+    urls = []
     for path in images:
         if not Path(path).is_file():
             raise RftError(f"image {path!r} not found; check the task's data folder")
         mime = mimetypes.guess_type(path)[0] or "image/png"
         data = base64.b64encode(Path(path).read_bytes()).decode()
-        parts.append({"type": "image_url", "image_url": {"url": f"data:{mime};base64,{data}"}})
+        urls.append({"type": "image_url", "image_url": {"url": f"data:{mime};base64,{data}"}})
     out = [dict(m) for m in messages]
     user = next(m for m in out if m["role"] == "user")
-    text = user["content"]
-    user["content"] = parts + (text if isinstance(text, list) else [{"type": "text", "text": text}])
+    content = user["content"] if isinstance(user["content"], list) else [{"type": "text", "text": user["content"]}]
+    pending = iter(urls)
+    parts = [next(pending, None) if part.get("type") == "image" else part for part in content]
+    user["content"] = list(pending) + [part for part in parts if part is not None]
     return out
 
 

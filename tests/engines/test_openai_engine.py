@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from rft.engines.openai import OpenAIEngine, ServerUnavailableError, split_tokens
+from rft.engines.openai import OpenAIEngine, ServerUnavailableError, split_tokens, with_images
 from rft.errors import MissingDependencyError, RftError
 from rft.records import Problem, SamplingParams
 from tests.engines.conftest import free_port
@@ -236,6 +236,21 @@ def test_images_are_sent_as_data_urls(serve, tmp_path: Path) -> None:
     assert content[1] == {"type": "text", "text": "what is it?"}
     url = content[0]["image_url"]["url"]
     assert url.startswith("data:image/png;base64,") and base64.b64decode(url.split(",", 1)[1]) == png.read_bytes()
+
+
+def test_image_placeholders_are_replaced_in_order(tmp_path: Path) -> None:
+    pngs = [tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"]
+    for i, png in enumerate(pngs):
+        png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes([i]))
+    messages = [{"role": "system", "content": "count"},
+                {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "and"}, {"type": "image"}]}]
+    content = with_images(messages, [str(p) for p in pngs])[1]["content"]
+    assert [part["type"] for part in content] == ["image_url", "image_url", "text", "image_url"]
+    sent = [base64.b64decode(part["image_url"]["url"].split(",", 1)[1]) for part in content if "image_url" in part]
+    assert sent == [pngs[2].read_bytes(), pngs[0].read_bytes(), pngs[1].read_bytes()]  # the extra one first
+    assert messages[1]["content"][0] == {"type": "image"}  # the input is not modified
+    with pytest.raises(RftError, match="not found"):
+        with_images(messages, [str(tmp_path / "missing.png")])
 
 
 @pytest.mark.parametrize("total, texts, finishes, expected", [
