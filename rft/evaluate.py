@@ -30,7 +30,7 @@ from rft.jsonl import write_json
 from rft.metrics import majority_correct, pass_at_k
 from rft.pipeline import GenerateConfig, generate, select
 from rft.records import Sample, SamplingParams
-from rft.store import load_samples
+from rft.store import SAMPLES, load_samples
 
 EVAL_JSON, EVAL_CONFIG, GREEDY, SAMPLED = "eval.json", "eval_config.json", "greedy", "sampled"
 Z95 = 1.959963984540054
@@ -199,7 +199,7 @@ def paired_gain(baseline: Path, candidate: Path, resamples: int = 2000, seed: in
     result: dict[str, Any] = {}
     for kind in (GREEDY, SAMPLED):
         a, b = Path(baseline) / kind, Path(candidate) / kind
-        if not ((a / "samples.jsonl").exists() and (b / "samples.jsonl").exists()):
+        if not ((a / SAMPLES).exists() and (b / SAMPLES).exists()):
             continue
         base, cand = _problem_scores(a), _problem_scores(b)
         if base.keys() != cand.keys():
