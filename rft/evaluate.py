@@ -36,9 +36,38 @@ EVAL_JSON, EVAL_CONFIG, GREEDY, SAMPLED = "eval.json", "eval_config.json", "gree
 Z95 = 1.959963984540054
 
 
-@dataclass(frozen=True)
-class EvalConfig:
-    """Everything ``rft eval`` needs.
+@dataclass(frozen=True, kw_only=True)
+class EvalDecoding:
+    """How an eval decodes: shared by ``rft eval`` (`EvalConfig`) and the ``eval:`` block of ``rft run``.
+
+    Args:
+        greedy: Run greedy decoding (temperature 0, one sample).
+        n: Samples per problem for the sampled metrics; 0 skips them.
+        temperature: Sampling temperature of the sampled run.
+        top_p: Nucleus sampling of the sampled run.
+        max_new_tokens: Longest completion, for both runs.
+        stop: Stop strings, for both runs.
+        seed: Sampling seed, and the bootstrap's.
+        bootstrap: Bootstrap resamples for the sampled metrics' intervals.
+    """
+
+    greedy: bool = True
+    n: int = 0
+    temperature: float = 0.8
+    top_p: float = 1.0
+    max_new_tokens: int = 512
+    stop: tuple[str, ...] = ()
+    seed: int = 0
+    bootstrap: int = 2000
+
+    def decoding(self) -> dict[str, Any]:
+        """These settings alone, as keyword arguments (e.g. for `EvalConfig`)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(EvalDecoding)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig(EvalDecoding):
+    """Everything ``rft eval`` needs: the split and model below, and the decoding of `EvalDecoding`.
 
     Args:
         task: Task name (see ``rft tasks``).
@@ -50,14 +79,6 @@ class EvalConfig:
         engine: Engine name; ``engine_args`` go to its constructor.
         verifier: Verifier name; default: the task's.
         limit: Evaluate the first ``limit`` problems.
-        greedy: Run greedy decoding (temperature 0, one sample).
-        n: Samples per problem for the sampled metrics; 0 skips them.
-        temperature: Sampling temperature of the sampled run.
-        top_p: Nucleus sampling of the sampled run.
-        max_new_tokens: Longest completion, for both runs.
-        stop: Stop strings, for both runs.
-        seed: Sampling seed, and the bootstrap's.
-        bootstrap: Bootstrap resamples for the sampled metrics' intervals.
         progress: Show progress bars.
     """
 
@@ -72,14 +93,6 @@ class EvalConfig:
     verifier: str | None = None
     verifier_args: dict[str, Any] = field(default_factory=dict)
     limit: int | None = None
-    greedy: bool = True
-    n: int = 0
-    temperature: float = 0.8
-    top_p: float = 1.0
-    max_new_tokens: int = 512
-    stop: tuple[str, ...] = ()
-    seed: int = 0
-    bootstrap: int = 2000
     progress: bool = True
 
     def __post_init__(self) -> None:

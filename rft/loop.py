@@ -36,7 +36,7 @@ from typing import Any
 from rft.catalog import DEFAULT_MODEL
 from rft.distinct import DistinctConfig
 from rft.errors import RftError
-from rft.evaluate import EvalConfig, evaluate, paired_gain
+from rft.evaluate import EvalConfig, EvalDecoding, evaluate, paired_gain
 from rft.jsonl import write_json
 from rft.pipeline import GenerateConfig, generate
 from rft.pool import pool_runs
@@ -84,20 +84,12 @@ class ModelSpec:
         return _slug(self.name or Path(self.model).name)
 
 
-@dataclass(frozen=True)
-class EvalSettings:
-    """The eval tasks and decoding (see `rft.evaluate.EvalConfig`); ``base`` also evaluates the base models."""
+@dataclass(frozen=True, kw_only=True)
+class EvalSettings(EvalDecoding):
+    """The eval tasks and their decoding (`rft.evaluate.EvalDecoding`); ``base`` also evaluates the base models."""
 
     tasks: tuple[TaskSpec, ...]
     base: bool = True
-    greedy: bool = True
-    n: int = 0
-    temperature: float = 0.8
-    top_p: float = 1.0
-    max_new_tokens: int = 512
-    stop: tuple[str, ...] = ()
-    seed: int = 0
-    bootstrap: int = 2000
     engine: str | None = None
     engine_args: dict[str, Any] | None = None
 
@@ -307,9 +299,8 @@ def _evaluate(run: _Run, key: str, out: Path, model: ModelSpec, task: TaskSpec, 
     engine_args = ev.engine_args if ev.engine_args is not None else model.engine_args
     config = EvalConfig(task=task.task, out=out, data=task.data, task_args=task.args, model=model.model,
                         adapter=model.adapter, engine=engine, engine_args=engine_args, verifier=task.verifier,
-                        verifier_args=task.verifier_args, limit=task.limit, greedy=ev.greedy, n=ev.n,
-                        temperature=ev.temperature, top_p=ev.top_p, max_new_tokens=ev.max_new_tokens, stop=ev.stop,
-                        seed=ev.seed, bootstrap=ev.bootstrap, progress=run.config.progress)
+                        verifier_args=task.verifier_args, limit=task.limit, progress=run.config.progress,
+                        **ev.decoding())
     spec = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("progress", "out")}
     spec["upstream"] = upstream
 
